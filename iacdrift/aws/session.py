@@ -1,0 +1,115 @@
+"""The only place boto3 clients are built.
+
+A client is always built from explicit credentials and an explicit target
+(region and, for the sandbox, one endpoint URL for every service); boto3's
+ambient credential chain is never consulted here. Resolving "ambient"
+credentials, when the settings allow it, is an explicit step in
+:mod:`iacdrift.credentials` that goes through :func:`ambient_credentials`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from iacdrift.errors import CloudError, CredentialsError
+
+# Services a stack may use; each gets AWS_ENDPOINT_URL_<NAME> when a custom endpoint is set.
+SERVICES: tuple[str, ...] = ("s3", "dynamodb", "sts", "iam", "ec2", "secretsmanager")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the cloud is: a region, and a single endpoint URL for a loopback cloud."""
+
+    region: str
+    endpoint_url: str | None = None
+
+    def stack_values(self) -> dict[str, str]:
+        """Environment values that point Terraform and its providers at this target."""
+        values = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.endpoint_url:
+            for service in SERVICES:
+                values[f"AWS_ENDPOINT_URL_{service.upper()}"] = self.endpoint_url
+            # Provider aws 3.39 reads no endpoint from the environment; the stacks
+            # declare `variable "aws_endpoint"` and feed it to `endpoints {}`.
+            values["TF_VAR_aws_endpoint"] = self.endpoint_url
+        return values
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """Short-lived (or sandbox) credentials of exactly one identity.
+
+    ``repr`` never shows the secret parts.
+    """
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+    source: str = "oidc"
+
+    def __repr__(self) -> str:
+        return f"AwsCredentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
+
+    def stack_values(self) -> dict[str, str]:
+        values = {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+        if self.session_token:
+            values["AWS_SESSION_TOKEN"] = self.session_token
+        return values
+
+
+_RETRIES = botocore.config.Config(
+    retries={"max_attempts": 5, "mode": "adaptive"},
+    connect_timeout=5,
+    read_timeout=60,
+)
+
+
+def client(service: str, credentials: AwsCredentials, target: Target) -> Any:
+    """A boto3 client for one service, one identity, one target."""
+    session = boto3.session.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        aws_session_token=credentials.session_token,
+        region_name=target.region,
+    )
+    config = _RETRIES
+    if target.endpoint_url and service == "s3":
+        config = config.merge(botocore.config.Config(s3={"addressing_style": "path"}))
+    # boto3-stubs types each service literal; callers name the service as data.
+    factory: Any = session.client
+    return factory(service, endpoint_url=target.endpoint_url, config=config)
+
+
+def ambient_credentials(region: str) -> AwsCredentials:
+    """Freeze boto3's default credential chain into explicit credentials."""
+    try:
+        found = boto3.session.Session(region_name=region).get_credentials()
+        frozen = found.get_frozen_credentials() if found is not None else None
+    except (BotoCoreError, ClientError) as exc:
+        raise CredentialsError(f"reading the ambient AWS credentials failed: {exc}") from exc
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise CredentialsError(
+            "no ambient AWS credentials found: configure them (env, profile, SSO) or use "
+            "the stack's OIDC role"
+        )
+    return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, source="ambient")
+
+
+def describe_cloud_error(exc: Exception, what: str, target: Target) -> CloudError:
+    """Translate a boto3/botocore error into one line naming the endpoint."""
+    where = target.endpoint_url or f"AWS {target.region}"
+    if isinstance(exc, NoCredentialsError):
+        return CloudError(f"{what}: no credentials for {where}")
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return CloudError(f"{what}: {where} answered {err.get('Code')}: {err.get('Message')}")
+    return CloudError(f"{what}: {where} unreachable or failing: {exc}")

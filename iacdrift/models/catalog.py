@@ -1,0 +1,64 @@
+"""The JSON Schemas we publish in ``schemas/``, generated from the models.
+
+Editors validate registry files against these (e.g. yaml-language-server's
+``# yaml-language-server: $schema=...``), and a unit test fails when a model
+changes without the files being regenerated::
+
+    python -m iacdrift.models.catalog schemas/
+
+Rendering is canonical (sorted keys, two-space indent, trailing newline) so the
+files are byte-identical for the same models.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from iacdrift.models.registry import DriftManagedUnit, Settings
+
+SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
+# pydantic generates JSON Schema draft 2020-12; saying so lets validators pick it.
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+PUBLISHED: dict[str, type[BaseModel]] = {
+    "drift-managed-unit.schema.json": DriftManagedUnit,
+    "settings.schema.json": Settings,
+}
+
+
+def schema_file(model: type[BaseModel]) -> str:
+    """The published file name of ``model``; ValueError if it is not published."""
+    for name, published in PUBLISHED.items():
+        if published is model:
+            return name
+    raise ValueError(f"{model.__name__} has no published schema; add it to PUBLISHED")
+
+
+def render_schema(model: type[BaseModel]) -> str:
+    """The canonical JSON Schema text of ``model``, with its ``$id``."""
+    schema = model.model_json_schema()
+    schema["$id"] = SCHEMA_BASE_URL + schema_file(model)
+    schema["$schema"] = JSON_SCHEMA_DIALECT
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write every published schema into ``directory``; return the paths, sorted."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in sorted(PUBLISHED.items()):
+        path = directory / name
+        # Bytes, not text mode: the files must be identical on every platform.
+        path.write_bytes(render_schema(model).encode("utf-8"))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")
+    for written_path in write_schemas(target):
+        print(written_path)

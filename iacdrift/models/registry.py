@@ -1,0 +1,230 @@
+"""Our registry formats: one ``DriftManagedUnit`` per YAML file in ``registry/``,
+and the registry-level ``Settings`` in ``iacdrift.yaml``.
+
+Strict on purpose: unknown fields are rejected (``extra="forbid"``) so a typo
+never silently turns a policy off. Durations and schedule frequencies are kept
+as the user wrote them and validated by :mod:`iacdrift.core.schedule`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from iacdrift.core.schedule import parse_duration, parse_frequency
+
+API_VERSION = "iacdrift.dev/v1"
+SCHEMA_VERSION = 1
+
+
+def _check_frequency(value: str) -> str:
+    parse_frequency(value)
+    return value
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Frequency = Annotated[
+    str,
+    AfterValidator(_check_frequency),
+    Field(
+        description="hourly, daily, weekly, or a duration such as 15m, 6h, 2d",
+        examples=["hourly", "15m"],
+    ),
+]
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    Field(description="A duration: <number><unit>, unit one of s m h d w y", examples=["90d"]),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class StackType(StrEnum):
+    TERRAFORM = "terraform-stack"
+    OPENTOFU = "opentofu-stack"
+
+
+class RiskTier(StrEnum):
+    """Ordered from most to least critical; runs check critical tiers first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return list(RiskTier).index(self)
+
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class Metadata(Strict):
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        description="Unique stack name: lowercase letters, digits and dashes, at most 63.",
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
+
+
+class Source(Strict):
+    repo: str = Field(description="Repository holding the stack, e.g. github.com/acme/infra-live.")
+    path: str = Field(
+        description="The stack's root module directory, relative to the directory of "
+        "iacdrift.yaml (the project root) or absolute."
+    )
+    ref: str | None = Field(default=None, description="Branch, tag or commit that is desired.")
+
+
+class StateBackend(Strict):
+    backend: Literal["s3"] = Field(description="State backend type; only s3 is supported.")
+    bucket: str = Field(min_length=3, description="S3 bucket holding the state.")
+    key: str = Field(min_length=1, description="Object key of the state within the bucket.")
+    region: str = Field(default="us-east-1", description="Region of the state bucket.")
+    lockTable: str | None = Field(
+        default=None,
+        description="DynamoDB lock table, if the stack locks with dynamodb_table "
+        "(OpenTofu < 1.10); null when it locks with use_lockfile.",
+    )
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class Credentials(Strict):
+    oidcRole: str = Field(
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$",
+        description="IAM role assumed with the OIDC web identity for this stack only.",
+    )
+    allowAmbient: bool = Field(
+        default=False,
+        description="Explicitly allow the ambient credentials when no web identity is "
+        "available. Recorded in every result that used them.",
+    )
+
+
+class Schedule(Strict):
+    frequency: Frequency
+
+
+class Policies(Strict):
+    autoHeal: bool = Field(
+        default=False,
+        description="Switch for bounded auto-heal; its bounds come from policy files.",
+    )
+    requireIncidentForManualChange: bool = Field(
+        default=True,
+        description="A manual change without an incident or change record is unauthorized.",
+    )
+
+
+class Evidence(Strict):
+    retention: Duration = "90d"
+
+
+class UnitSpec(Strict):
+    type: StackType
+    owner: str = Field(min_length=1, description="Owning team; findings route here.")
+    environment: str = Field(min_length=1, description="e.g. prod, staging, dev.")
+    riskTier: RiskTier
+    source: Source
+    state: StateBackend
+    credentials: Credentials
+    schedule: Schedule
+    policies: Policies = Field(default_factory=Policies)
+    evidence: Evidence = Field(default_factory=Evidence)
+
+    @model_validator(mode="after")
+    def _opentofu_lock(self) -> UnitSpec:
+        # OpenTofu 1.6 has no S3 use_lockfile: such stacks must name their lock table
+        # so iacdrift can read the lock holder.
+        if self.type is StackType.OPENTOFU and self.state.lockTable is None:
+            raise ValueError(
+                "state.lockTable is required for an opentofu-stack (OpenTofu < 1.10 "
+                "locks S3 state with a DynamoDB table)"
+            )
+        return self
+
+
+class DriftManagedUnit(Strict):
+    """One drift-managed unit: a Terraform/OpenTofu root module with its state."""
+
+    schemaVersion: Literal[1] = 1
+    apiVersion: Literal["iacdrift.dev/v1"] = "iacdrift.dev/v1"
+    kind: Literal["DriftManagedUnit"]
+    metadata: Metadata
+    spec: UnitSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class CloudTarget(StrEnum):
+    SANDBOX = "sandbox"
+    AWS = "aws"
+
+
+class Cloud(Strict):
+    target: CloudTarget = Field(
+        default=CloudTarget.SANDBOX,
+        description="sandbox: the loopback moto cloud started by `iacdrift sandbox up`; "
+        "aws: the real AWS endpoints.",
+    )
+    region: str = Field(default="us-east-1")
+    sandboxDir: str = Field(
+        default=".iacdrift/sandbox",
+        description="State directory of the sandbox, relative to the project root.",
+    )
+
+
+class Exclusion(Strict):
+    """A live resource that is never drift-managed and never reported as unmanaged."""
+
+    type: str = Field(description="Terraform resource type, e.g. aws_s3_bucket.")
+    id: str | None = Field(default=None, description="Resource id; shell-style globs allowed.")
+    name: str | None = Field(default=None, description="Resource name; globs allowed.")
+    reason: str = Field(min_length=1, description="Why it is excluded.")
+
+    @model_validator(mode="after")
+    def _one_matcher(self) -> Exclusion:
+        if self.id is None and self.name is None:
+            raise ValueError("an exclusion needs `id` or `name` (globs allowed)")
+        return self
+
+
+class TerraformSettings(Strict):
+    providerMirror: str | None = Field(
+        default=None,
+        description="Packed filesystem mirror of providers; null uses the registry "
+        "(the sandbox always uses its own mirror).",
+    )
+    pluginCacheDir: str = Field(default=".iacdrift/plugin-cache")
+    lockTimeout: Duration = "30s"
+    timeout: Duration = Field(default="15m", description="Timeout of one Terraform call.")
+
+
+class Settings(Strict):
+    """Registry-level settings, from ``iacdrift.yaml`` beside ``registry/``."""
+
+    schemaVersion: Literal[1] = 1
+    apiVersion: Literal["iacdrift.dev/v1"] = "iacdrift.dev/v1"
+    kind: Literal["Settings"] = "Settings"
+    cloud: Cloud = Field(default_factory=Cloud)
+    allowAmbientCredentials: bool = Field(
+        default=False,
+        description="Let stacks use the ambient credentials (local use, the sandbox).",
+    )
+    exclusions: list[Exclusion] = Field(default_factory=list)
+    terraform: TerraformSettings = Field(default_factory=TerraformSettings)

@@ -1,0 +1,39 @@
+# prod payments: the ledger (versioned) and the receipts buckets.
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "3.39.0"
+    }
+  }
+  backend "s3" {
+    bucket       = "iacdrift-sandbox-tfstate"
+    key          = "prod/payments.tfstate"
+    region       = "us-east-1"
+    use_lockfile = true
+  }
+}
+
+locals {
+  buckets = {
+    ledger   = { data_class = "confidential", versioning = true }
+    receipts = { data_class = "internal", versioning = false }
+  }
+}
+
+module "bucket" {
+  source   = "../modules/tagged-bucket"
+  for_each = local.buckets
+
+  name       = "iacdrift-demo-prod-${each.key}"
+  owner      = "team-payments"
+  data_class = each.value.data_class
+  versioning = each.value.versioning
+  extra_tags = { environment = "prod" }
+}
+
+output "bucket_arns" {
+  value = { for k, b in module.bucket : k => b.arn }
+}
