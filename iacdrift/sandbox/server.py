@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -114,30 +113,34 @@ def start_server(state_dir: Path) -> tuple[int, int]:
     require_moto()
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = (state_dir / "moto.log").open("ab")
+    log = state_dir / "moto.log"
     # Only what moto needs: no credentials of the caller reach it.
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "HOME", "TZ"}}
     # AWS managed policies (AdministratorAccess, ...) exist in every real account.
     env["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
-    proc = subprocess.Popen(
+    # posix_spawn with setsid: a daemon in its own session that outlives this
+    # command, with no Popen object left to complain about a running child.
+    pid = os.posix_spawn(
+        sys.executable,
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
+        env,
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
     )
-    log.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SandboxError(
-                f"moto server exited with {proc.returncode}; see {state_dir / 'moto.log'}"
-            )
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            raise SandboxError(f"moto server exited with status {status}; see {log}")
         if is_answering(port):
-            return proc.pid, port
+            return pid, port
         time.sleep(0.1)
-    proc.kill()
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
     raise SandboxError(f"moto server did not answer on 127.0.0.1:{port} within 30s")
 
 

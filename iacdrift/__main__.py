@@ -1,0 +1,5 @@
+"""`python -m iacdrift` runs the CLI."""
+
+from iacdrift.cli import main
+
+main()
