@@ -108,17 +108,29 @@ class TerraformFailure:
     stderr_tail: str = ""
 
 
+# Terraform 1.15 prefixes init failures with this umbrella diagnostic; the real
+# cause is the next one.
+_INIT_PREAMBLE = "Terraform encountered problems during initialisation"
+
+
+def _errors(failure: TerraformFailure) -> list[Diagnostic]:
+    errors = [d for d in failure.diagnostics if d.severity == "error"]
+    specific = [d for d in errors if not d.summary.startswith(_INIT_PREAMBLE)]
+    return specific or errors
+
+
 class TerraformError(ExecutionError):
     """Terraform or OpenTofu exited with an error; carries its diagnostics."""
 
     def __init__(self, stack: str, failure: TerraformFailure) -> None:
         self.stack = stack
         self.failure = failure
-        errors = [d for d in failure.diagnostics if d.severity == "error"]
+        errors = _errors(failure)
         if errors:
             first = errors[0]
-            detail = first.detail.splitlines()[0] if first.detail else ""
-            reason = f"{first.summary}: {detail}" if detail else first.summary
+            detail = first.detail.strip().splitlines()[0] if first.detail.strip() else ""
+            summary = first.summary.rstrip(".:")
+            reason = f"{summary}: {detail}" if detail else summary
         else:
             tail = failure.stderr_tail.strip().splitlines()
             reason = tail[-1] if tail else f"exit code {failure.exit_code}"
@@ -126,12 +138,12 @@ class TerraformError(ExecutionError):
 
     @property
     def summary(self) -> str:
-        errors = [d for d in self.failure.diagnostics if d.severity == "error"]
+        errors = _errors(self.failure)
         return errors[0].summary if errors else self.message
 
     @property
     def detail(self) -> str:
-        errors = [d for d in self.failure.diagnostics if d.severity == "error"]
+        errors = _errors(self.failure)
         return errors[0].detail if errors else self.failure.stderr_tail
 
 

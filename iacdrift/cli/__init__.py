@@ -14,10 +14,13 @@ from collections.abc import Sequence
 import click
 
 from iacdrift import __version__
+from iacdrift.cli.check_cmd import check_command
 from iacdrift.cli.common import run_guarded
 from iacdrift.cli.plan_cmd import plan_command
 from iacdrift.cli.registry_cmd import registry_group
+from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
+from iacdrift.cli.status_cmd import status_command
 from iacdrift.errors import ExitCode
 
 HELP = """\
@@ -46,6 +49,9 @@ def cli() -> None:
 cli.add_command(registry_group)
 cli.add_command(sandbox_group)
 cli.add_command(plan_command)
+cli.add_command(check_command)
+cli.add_command(run_command)
+cli.add_command(status_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

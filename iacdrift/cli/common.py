@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
 from iacdrift.errors import ExitCode, IacdriftError, RegistryError
 
@@ -93,3 +94,10 @@ format_option = click.option(
     show_default=True,
     help="Output format.",
 )
+
+
+def wide_console() -> Console:
+    """A rich console; when piped (CI, files) wide enough not to fold addresses."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=200, soft_wrap=False)

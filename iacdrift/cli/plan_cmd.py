@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from iacdrift.cli.common import config_option, registry_option
-from iacdrift.engine.base import PlanOutcome
 from iacdrift.errors import ExitCode
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.registry import load_project
 
 tf_binary_option = click.option(

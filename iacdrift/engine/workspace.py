@@ -127,3 +127,22 @@ def write_cli_config(path: Path, *, plugin_cache_dir: Path, provider_mirror: Pat
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return path
+
+
+def locked_providers(workdir: Path) -> dict[str, str]:
+    """Provider source -> exact version, from the working copy's ``.terraform.lock.hcl``."""
+    path = workdir / ".terraform.lock.hcl"
+    if not path.exists():
+        return {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parsed = hcl2.load(handle)
+    except Exception:
+        return {}
+    found: dict[str, str] = {}
+    for block in parsed.get("provider", []):
+        for source, body in block.items():
+            version = unquote(body.get("version")) if isinstance(body, dict) else None
+            if version:
+                found[unquote(source) or source] = version
+    return dict(sorted(found.items()))

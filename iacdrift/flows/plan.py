@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from iacdrift.engine.base import EngineVersion, PlanOutcome
+from iacdrift.engine.base import EngineVersion
 from iacdrift.errors import TerraformFormatError
 from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.models.outcomes import PlanOutcome
 
 
 @dataclass(frozen=True)

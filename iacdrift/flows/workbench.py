@@ -6,6 +6,10 @@ each flow (plan, check, run, sandbox up) prepares stacks the same way.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import secrets
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,14 +17,19 @@ from pathlib import Path
 
 from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.core.schedule import parse_duration
-from iacdrift.credentials import stack_credentials
-from iacdrift.engine.base import CliEngine, EngineVersion, Flavor, StackCall
+from iacdrift.credentials import CredentialResolver, SandboxEndpoint, token_source
+from iacdrift.engine.base import CallRecord, CliEngine, EngineVersion, StackCall
 from iacdrift.engine.engines import select_engine
-from iacdrift.engine.workspace import scratch_copy, write_cli_config
+from iacdrift.engine.workspace import locked_providers, scratch_copy, write_cli_config
 from iacdrift.errors import SandboxError, UnknownStackError
-from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType
+from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType, TokenSourceKind
 from iacdrift.registry import Project, RegisteredStack
 from iacdrift.sandbox import server as sandbox_server
+from iacdrift.sandbox import token_endpoint
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class Workbench:
     cli_config: Path
     scratch_parent: Path
     sandbox: sandbox_server.SandboxState | None
+    resolver: CredentialResolver
     engine_options: EngineOptions = field(default_factory=EngineOptions)
 
     @classmethod
@@ -60,10 +70,14 @@ class Workbench:
         engine_options: EngineOptions | None = None,
         *,
         cloud: CloudTarget | None = None,
+        run_id: str | None = None,
     ) -> Workbench:
-        """Resolve the cloud (``cloud`` overrides the settings' cloud.target)."""
+        """Resolve the cloud (``cloud`` overrides the settings' cloud.target) and the
+        credential resolver of this command (``run_id`` names its STS sessions; a
+        fresh one by default)."""
         settings = project.settings
         sandbox_state = None
+        sandbox_endpoint: SandboxEndpoint | None = None
         mirror: Path | None = None
         if (cloud or settings.cloud.target) is CloudTarget.SANDBOX:
             sandbox_dir = project.resolve_path(settings.cloud.sandboxDir)
@@ -75,6 +89,10 @@ class Workbench:
                 )
             target = Target(sandbox_state.region, sandbox_state.endpoint_url)
             mirror = Path(sandbox_state.providerMirror)
+            if settings.oidc is not None and settings.oidc.source is TokenSourceKind.SANDBOX:
+                record = token_endpoint.load_record(sandbox_dir)
+                if record is not None:
+                    sandbox_endpoint = SandboxEndpoint(record.request_url, record.requestToken)
         else:
             target = Target(settings.cloud.region)
             if settings.terraform.providerMirror:
@@ -85,14 +103,29 @@ class Workbench:
             plugin_cache_dir=cache,
             provider_mirror=mirror,
         )
+        resolver = CredentialResolver(
+            settings,
+            target,
+            run_id=run_id or new_run_id(),
+            token_source=token_source(
+                settings.oidc, root=project.root, sandbox_endpoint=sandbox_endpoint
+            ),
+            sandbox=sandbox_state is not None,
+        )
         return cls(
             project=project,
             target=target,
             cli_config=cli_config,
             scratch_parent=project.resolve_path(".iacdrift/scratch"),
             sandbox=sandbox_state,
+            resolver=resolver,
             engine_options=engine_options or EngineOptions(),
         )
+
+    @property
+    def run_id(self) -> str:
+        """This command's run id (in every STS session name it opens)."""
+        return self.resolver.run_id
 
     # -- stacks -----------------------------------------------------------------
     def stack(self, name_or_dir: str) -> StackRef:
@@ -110,10 +143,36 @@ class Workbench:
                 return StackRef(resolved.name, resolved)
             raise
 
+    def fingerprint_salt(self) -> bytes:
+        """The installation's salt for fingerprints of sensitive values.
+
+        Stable across runs (so finding ids are), private to this project
+        directory (mode 0600), never printed.
+        """
+        path = self.project.resolve_path(".iacdrift/fingerprint.salt")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another iacdrift process made it first
+            else:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def inventory_credentials(self, account_id: str | None = None) -> AwsCredentials:
+        """Read-only estate credentials: listing live resources, reading every state
+        (the account's inventoryRoles role; never a stack's role)."""
+        return self.resolver.for_inventory(account_id)
+
     def credentials(self, stack: StackRef) -> AwsCredentials:
-        return stack_credentials(
-            stack.name, stack.unit, self.project.settings, sandbox=self.sandbox is not None
-        )
+        """This stack's own credentials (OIDC for its role, or ambient where allowed)."""
+        return self.resolver.for_stack(stack.name, stack.unit)
+
+    def orchestrator_credentials(self) -> AwsCredentials:
+        """iacdrift's own identity, for leases: never a stack's role."""
+        return self.resolver.orchestrator()
 
     def engine(self, stack: StackRef) -> CliEngine:
         return select_engine(
@@ -122,7 +181,7 @@ class Workbench:
             tofu_binary=self.engine_options.tofu_binary,
         )
 
-    def backend_config(self, stack: StackRef, flavor: Flavor) -> dict[str, str]:
+    def backend_config(self, stack: StackRef) -> dict[str, str]:
         """-backend-config values: where the registry says the state is, and how to
         reach a loopback endpoint (nothing of it is written into the stack)."""
         config: dict[str, str] = {}
@@ -132,10 +191,9 @@ class Workbench:
             if state.lockTable:
                 config["dynamodb_table"] = state.lockTable
         if self.target.endpoint_url:
-            # Terraform 1.15 renamed force_path_style to use_path_style; OpenTofu 1.6
-            # knows only the old name.
-            path_style = "force_path_style" if flavor is Flavor.OPENTOFU else "use_path_style"
-            config[path_style] = "true"
+            # Terraform 1.15 and OpenTofu 1.6.2 both take use_path_style (the old
+            # force_path_style is deprecated in both).
+            config["use_path_style"] = "true"
             for flag in (
                 "skip_credentials_validation",
                 "skip_requesting_account_id",
@@ -150,7 +208,6 @@ class Workbench:
         stack: StackRef,
         workdir: Path,
         credentials: AwsCredentials,
-        flavor: Flavor,
         extra_values: Mapping[str, str] | None = None,
     ) -> StackCall:
         settings = self.project.settings.terraform
@@ -161,7 +218,7 @@ class Workbench:
             workdir=workdir,
             values=values,
             cli_config=self.cli_config,
-            backend_config=self.backend_config(stack, flavor),
+            backend_config=self.backend_config(stack),
             timeout=parse_duration(settings.timeout).total_seconds(),
             lock_timeout=settings.lockTimeout,
             scratch_parent=self.scratch_parent,
@@ -175,16 +232,26 @@ class PreparedStack:
     version: EngineVersion
     call: StackCall
     credentials_source: str
+    init: CallRecord
 
 
 @contextmanager
-def prepared(bench: Workbench, stack: StackRef) -> Iterator[PreparedStack]:
-    """A stack copied to scratch and initialised; the copy is removed afterwards."""
+def prepared(
+    bench: Workbench, stack: StackRef, *, lock_file: str | None = None
+) -> Iterator[PreparedStack]:
+    """A stack copied to scratch and initialised; the copy is removed afterwards.
+
+    ``lock_file``: a ``.terraform.lock.hcl`` for a stack that has none, so its
+    init links providers from the shared plugin cache instead of writing to it.
+    """
     engine = bench.engine(stack)
     credentials = bench.credentials(stack)
     with scratch_copy(stack.directory, bench.scratch_parent) as workdir:
-        probe = bench.call(stack, workdir, credentials, Flavor.TERRAFORM)
-        version = engine.version(probe)
-        call = bench.call(stack, workdir, credentials, version.flavor)
-        engine.init(call)
-        yield PreparedStack(stack, engine, version, call, credentials.source)
+        lock_path = workdir / ".terraform.lock.hcl"
+        if lock_file is not None and not lock_path.exists():
+            lock_path.write_text(lock_file, encoding="utf-8")
+        call = bench.call(stack, workdir, credentials)
+        version = engine.version(call)
+        init = engine.init(call)
+        version = dataclasses.replace(version, providers=locked_providers(workdir))
+        yield PreparedStack(stack, engine, version, call, credentials.source, init)

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from iacdrift.models.finding import CheckReport, Finding, StackResult
 from iacdrift.models.registry import DriftManagedUnit, Settings
+from iacdrift.models.run import RunReport, StatusReport
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
 # pydantic generates JSON Schema draft 2020-12; saying so lets validators pick it.
@@ -27,7 +29,18 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 PUBLISHED: dict[str, type[BaseModel]] = {
     "drift-managed-unit.schema.json": DriftManagedUnit,
     "settings.schema.json": Settings,
+    "finding.schema.json": Finding,
+    "stack-result.schema.json": StackResult,
+    "check-report.schema.json": CheckReport,
+    "run-report.schema.json": RunReport,
+    "status-report.schema.json": StatusReport,
 }
+
+# Files we read are validated as input; records we emit are described as output
+# (pydantic's serialization mode: defaults are always present).
+OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
+    {Finding, StackResult, CheckReport, RunReport, StatusReport}
+)
 
 
 def schema_file(model: type[BaseModel]) -> str:
@@ -40,7 +53,10 @@ def schema_file(model: type[BaseModel]) -> str:
 
 def render_schema(model: type[BaseModel]) -> str:
     """The canonical JSON Schema text of ``model``, with its ``$id``."""
-    schema = model.model_json_schema()
+    if model in OUTPUT_MODELS:
+        schema = model.model_json_schema(mode="serialization")
+    else:
+        schema = model.model_json_schema(mode="validation")
     schema["$id"] = SCHEMA_BASE_URL + schema_file(model)
     schema["$schema"] = JSON_SCHEMA_DIALECT
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -8,6 +8,7 @@ as the user wrote them and validated by :mod:`iacdrift.core.schedule`.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -215,6 +216,67 @@ class TerraformSettings(Strict):
     timeout: Duration = Field(default="15m", description="Timeout of one Terraform call.")
 
 
+class TokenSourceKind(StrEnum):
+    """Where the OIDC web identity token comes from."""
+
+    GITHUB_ACTIONS = "github-actions"
+    FILE = "file"
+    ENV = "env"
+    SANDBOX = "sandbox"
+
+
+ACCOUNT_ID_PATTERN = r"^\d{12}$"
+ROLE_ARN_PATTERN = r"^arn:aws[a-z-]*:iam::(\d{12}):role/.+$"
+
+AccountId = Annotated[
+    str, Field(pattern=ACCOUNT_ID_PATTERN, description="A 12-digit AWS account id.")
+]
+RoleArn = Annotated[str, Field(pattern=ROLE_ARN_PATTERN, description="An IAM role ARN.")]
+
+
+class Oidc(Strict):
+    """How each stack gets the web identity token it exchanges for its own role."""
+
+    source: TokenSourceKind = Field(
+        description="github-actions: the job's ID token endpoint (ACTIONS_ID_TOKEN_REQUEST_URL "
+        "and ACTIONS_ID_TOKEN_REQUEST_TOKEN; the job needs `permissions: id-token: write`); "
+        "file: a token file, read again for every stack; env: an environment variable; "
+        "sandbox: the loopback stand-in endpoint started by `iacdrift sandbox up`."
+    )
+    tokenFile: str | None = Field(
+        default=None,
+        description="source: file only. The token file, relative to the project root or absolute.",
+    )
+    tokenEnv: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="source: env only. Name of the environment variable holding the token.",
+    )
+    audience: str = Field(
+        default="sts.amazonaws.com",
+        min_length=1,
+        description="Audience requested from the token endpoint (github-actions, sandbox).",
+    )
+    sessionDurationSeconds: int = Field(
+        default=900,
+        ge=900,
+        le=43200,
+        description="Lifetime of each stack's role session (STS allows 900 to 43200).",
+    )
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> Oidc:
+        if self.source is TokenSourceKind.FILE and not self.tokenFile:
+            raise ValueError("source: file needs tokenFile (the path of the token file)")
+        if self.source is TokenSourceKind.ENV and not self.tokenEnv:
+            raise ValueError("source: env needs tokenEnv (the variable holding the token)")
+        if self.tokenFile and self.source is not TokenSourceKind.FILE:
+            raise ValueError(f"tokenFile is only read with source: file (source is {self.source})")
+        if self.tokenEnv and self.source is not TokenSourceKind.ENV:
+            raise ValueError(f"tokenEnv is only read with source: env (source is {self.source})")
+        return self
+
+
 class Settings(Strict):
     """Registry-level settings, from ``iacdrift.yaml`` beside ``registry/``."""
 
@@ -226,5 +288,31 @@ class Settings(Strict):
         default=False,
         description="Let stacks use the ambient credentials (local use, the sandbox).",
     )
+    oidc: Oidc | None = Field(
+        default=None,
+        description="Web identity for stack credentials; null: no token source (then only "
+        "ambient credentials, where allowed).",
+    )
+    inventoryRoles: dict[AccountId, RoleArn] = Field(
+        default_factory=dict,
+        description="Per account id, the read-only role that lists live resources and reads "
+        "every registered state (assumed with the web identity; never a stack's role).",
+    )
     exclusions: list[Exclusion] = Field(default_factory=list)
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
+    leaseTable: str | None = Field(
+        default=None,
+        description="DynamoDB table (hash key LockID) for iacdrift's per-stack orchestrator "
+        "leases, e.g. the Terraform lock table; the sandbox uses its own lock table.",
+    )
+
+    @model_validator(mode="after")
+    def _inventory_role_accounts(self) -> Settings:
+        for account, arn in sorted(self.inventoryRoles.items()):
+            match = re.match(ROLE_ARN_PATTERN, arn)
+            if match is not None and match.group(1) != account:
+                raise ValueError(
+                    f"inventoryRoles: {arn} is in account {match.group(1)}, not {account}; "
+                    "key each role by its own account id"
+                )
+        return self

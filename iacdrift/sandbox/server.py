@@ -29,6 +29,8 @@ ACCESS_KEY_ID = "AKIASANDBOXIACDRIFT0"
 SECRET_ACCESS_KEY = "sandbox-not-a-secret"
 STATE_BUCKET = "iacdrift-sandbox-tfstate"
 LOCK_TABLE = "iacdrift-sandbox-locks"
+# Issued by "the database team" outside Terraform; prod-payments reads it.
+BOOTSTRAP_SECRET = "iacdrift-sandbox/ledger-db-password"
 
 
 class SandboxState(BaseModel):

@@ -37,3 +37,25 @@ module "bucket" {
 output "bucket_arns" {
   value = { for k, b in module.bucket : k => b.arn }
 }
+
+# The ledger database credentials are issued by the database team into Secrets
+# Manager; this stack composes the DSN the payments services read.
+data "aws_secretsmanager_secret_version" "ledger_db_password" {
+  secret_id = "iacdrift-sandbox/ledger-db-password"
+}
+
+resource "aws_secretsmanager_secret" "ledger_dsn" {
+  name                    = "prod/payments/ledger-dsn"
+  description             = "DSN of the payments ledger database"
+  recovery_window_in_days = 0
+  tags                    = { environment = "prod", owner = "team-payments" }
+}
+
+resource "aws_secretsmanager_secret_version" "ledger_dsn" {
+  secret_id = aws_secretsmanager_secret.ledger_dsn.id
+  secret_string = jsonencode({
+    host     = "ledger.db.internal"
+    user     = "payments"
+    password = data.aws_secretsmanager_secret_version.ledger_db_password.secret_string
+  })
+}

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from iacdrift.aws.session import Target, client
-from iacdrift.engine.base import PlanOutcome
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench, prepared
+from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.registry import Project
 from iacdrift.sandbox.scenarios import SCENARIOS
 from tests.conftest import Shim

@@ -1,0 +1,89 @@
+"""STS: exchanging a web identity token for one role's short-lived credentials.
+
+``AssumeRoleWithWebIdentity`` is an unsigned call: the token is the proof of
+identity, so the client is built with ``signature_version=UNSIGNED`` and no
+credentials at all (botocore then never consults its ambient credential chain).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import boto3
+import botocore.config
+from botocore import UNSIGNED
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iacdrift.aws.session import AwsCredentials, Target
+from iacdrift.errors import CredentialsError
+
+# STS RoleSessionName: 2 to 64 characters of [\w+=,.@-].
+SESSION_NAME_MAX = 64
+_SESSION_NAME_BAD = re.compile(r"[^\w+=,.@-]", re.ASCII)
+
+_UNSIGNED = botocore.config.Config(
+    signature_version=UNSIGNED,
+    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+
+def session_name(subject: str, run_id: str) -> str:
+    """``iacdrift-<subject>-<run id>``, sanitised and cut to STS's 64 characters.
+
+    The subject (a stack name) is shortened rather than the run id, so every
+    session of one run stays findable in CloudTrail by its run id.
+    """
+    run = _SESSION_NAME_BAD.sub("-", run_id)[:32]
+    room = SESSION_NAME_MAX - len("iacdrift-") - (len(run) + 1 if run else 0)
+    subject_part = _SESSION_NAME_BAD.sub("-", subject)[: max(room, 0)]
+    name = "-".join(part for part in ("iacdrift", subject_part, run) if part)
+    return name[:SESSION_NAME_MAX]
+
+
+def _sts_client(target: Target) -> Any:
+    session = boto3.session.Session(region_name=target.region)
+    factory: Any = session.client
+    return factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)
+
+
+def assume_role_with_web_identity(
+    role_arn: str, session_name: str, token: str, duration: int, target: Target
+) -> AwsCredentials:
+    """Credentials of ``role_arn`` for ``duration`` seconds, source ``oidc``.
+
+    Raises CredentialsError naming the role and what STS answered.
+    """
+    where = target.endpoint_url or f"AWS STS {target.region}"
+    try:
+        answer = _sts_client(target).assume_role_with_web_identity(
+            RoleArn=role_arn,
+            RoleSessionName=session_name,
+            WebIdentityToken=token,
+            DurationSeconds=duration,
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise CredentialsError(
+            f"assuming {role_arn} with the web identity was refused by {where}: "
+            f"{error.get('Code')}: {error.get('Message')}; check the role's trust policy "
+            "(OIDC provider, audience, subject) and its maximum session duration"
+        ) from exc
+    except BotoCoreError as exc:
+        raise CredentialsError(
+            f"assuming {role_arn} with the web identity failed: {where} unreachable or "
+            f"failing: {exc}"
+        ) from exc
+    found = answer.get("Credentials") or {}
+    if not found.get("AccessKeyId") or not found.get("SecretAccessKey"):
+        raise CredentialsError(
+            f"assuming {role_arn} with the web identity: {where} answered without credentials"
+        )
+    return AwsCredentials(
+        access_key_id=str(found["AccessKeyId"]),
+        secret_access_key=str(found["SecretAccessKey"]),
+        session_token=str(found["SessionToken"]) if found.get("SessionToken") else None,
+        source="oidc",
+    )

@@ -1,0 +1,99 @@
+"""`iacdrift status`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from iacdrift.cli.common import config_option, format_option, registry_option, wide_console
+from iacdrift.core.schedule import parse_duration
+from iacdrift.flows.status import DEFAULT_CONTENTION_WINDOW, StatusOptions, status
+from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER
+from iacdrift.registry import load_project
+from iacdrift.report.status import render_json, render_table
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    """A duration option (30m, 2h, 7d) as a timedelta; a usage error otherwise."""
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+def _duration_text(value: timedelta) -> str:
+    hours = int(value.total_seconds() // 3600)
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+@click.command("status")
+@config_option
+@registry_option
+@click.option(
+    "--history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="IACDRIFT_HISTORY",
+    help="Run-history database (default: .iacdrift/history.sqlite under the project root).",
+)
+@format_option
+@click.option(
+    "--stale-lock-after",
+    metavar="DURATION",
+    default=_duration_text(DEFAULT_STALE_LOCK_AFTER),
+    callback=_duration,
+    show_default=True,
+    help="A state lock held longer than this is reported as a STALE LOCK.",
+)
+@click.option(
+    "--contention-window",
+    metavar="DURATION",
+    default=_duration_text(DEFAULT_CONTENTION_WINDOW),
+    callback=_duration,
+    show_default=True,
+    help="List checks that found a state lock held within this window.",
+)
+def status_command(
+    config_path: Path | None,
+    registry_dir: Path | None,
+    history_path: Path | None,
+    output_format: str,
+    stale_lock_after: timedelta,
+    contention_window: timedelta,
+) -> int:
+    """Show, per registered stack, whether its last drift answer still holds.
+
+    Reads the run history that `iacdrift run` writes: the last result, the last
+    successful check (CLEAN or DRIFTED), whether a check is due, and failed
+    checks in a row with the last reason. A stack whose last successful check is
+    older than its schedule.frequency, or that was never checked, is STALE:
+    unknown, never green. Terraform's state lock is read from the cloud (S3
+    .tflock object or DynamoDB item) to show who holds it and for how long;
+    iacdrift never unlocks it. If the cloud cannot be reached, that is one note
+    and the history part is still shown.
+
+    \b
+    Example:
+      iacdrift status --format json --stale-lock-after 1h
+
+    \b
+    Exit codes: 0 every stack has a current successful check and no state lock
+    held, 1 anything else (STALE, ERROR, LOCKED, a lock held or unreadable).
+    """
+    project = load_project(config_path, registry_dir)
+    report = status(
+        project,
+        StatusOptions(
+            history_path=history_path,
+            stale_lock_after=stale_lock_after,
+            contention_window=contention_window,
+        ),
+    )
+    if output_format == "json":
+        click.echo(render_json(report), nl=False)
+    else:
+        render_table(report, wide_console())
+    return report.exit_code()

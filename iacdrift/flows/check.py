@@ -1,0 +1,299 @@
+"""`iacdrift check STACK`: the three-plane drift decision for one stack.
+
+Cost: one init and ONE normal plan with refresh per stack. The plan's JSON
+carries both views we need: ``resource_drift`` (recorded vs actual, what a
+refresh-only plan reports) and ``resource_changes`` (refreshed actual vs
+desired). ``--separate-refresh-only`` adds a true refresh-only plan, for
+audits that want it.
+
+The plan file, its JSON and the pulled state hold secrets in cleartext: they
+live in memory and in the scratch copy only, the plan file is deleted as soon
+as it is read, and everything leaving this module went through redaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from iacdrift.aws import inventory
+from iacdrift.aws.session import AwsCredentials
+from iacdrift.configuration import read_configuration
+from iacdrift.core import findings as assemble
+from iacdrift.core.planes import analyze, drift_view
+from iacdrift.core.terraform_json import load_json, read_plan, read_state
+from iacdrift.core.unmanaged import LiveResource, find_unmanaged
+from iacdrift.engine.diagnostics import parse_lock_time
+from iacdrift.errors import (
+    IacdriftError,
+    StateLockedError,
+)
+from iacdrift.flows.workbench import StackRef, Workbench, prepared
+from iacdrift.models.finding import (
+    CheckReport,
+    Finding,
+    LockHolder,
+    StackResult,
+    StackStatus,
+    Timings,
+)
+from iacdrift.models.outcomes import PlanOutcome
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    separate_refresh_only: bool = False
+    clock: Clock = utc_now
+    # `check` lists the stack's types with the stack's credentials; `run` reads the
+    # inventory once per type for all stacks instead.
+    per_stack_inventory: bool = True
+    # A lock file to give a stack that has none (plugin-cache safety in runs).
+    lock_file: str | None = None
+
+
+@dataclass
+class Observation:
+    """What one stack's check saw, for the estate-level (unmanaged) judgement."""
+
+    managed_types: set[str] = field(default_factory=set)
+    live: list[LiveResource] = field(default_factory=list)
+
+
+def facts_for(ref: StackRef) -> assemble.StackFacts:
+    unit = ref.unit
+    if unit is None:
+        return assemble.StackFacts(stack=ref.name, source_of_truth=f"file://{ref.directory}")
+    spec = unit.spec
+    source = f"git://{spec.source.repo}/{spec.source.path}"
+    if spec.source.ref:
+        source += f"?ref={spec.source.ref}"
+    return assemble.StackFacts(
+        stack=ref.name,
+        environment=spec.environment,
+        owner=spec.owner,
+        risk_tier=spec.riskTier.value,
+        source_of_truth=source,
+        state_backend=spec.state.uri,
+        auto_heal=spec.policies.autoHeal,
+    )
+
+
+def _unchecked(
+    ref: StackRef, status: StackStatus, reason: str, checked_at: datetime, started: float
+) -> StackResult:
+    facts = facts_for(ref)
+    return StackResult(
+        stack=ref.name,
+        status=status,
+        reason=reason,
+        checkedAt=checked_at,
+        planOutcome=PlanOutcome.ERROR if status is StackStatus.ERROR else None,
+        environment=facts.environment,
+        owner=facts.owner,
+        riskTier=facts.risk_tier,
+        timings=Timings(totalSeconds=round(time.monotonic() - started, 3)),
+    )
+
+
+def _lock_holder(exc: StateLockedError, now: datetime) -> LockHolder:
+    created = parse_lock_time(exc.lock.created)
+    age = max(0.0, (now - created).total_seconds()) if created else None
+    return LockHolder(
+        id=exc.lock.id,
+        operation=exc.lock.operation,
+        who=exc.lock.who,
+        created=exc.lock.created,
+        path=exc.lock.path,
+        ageSeconds=age,
+    )
+
+
+def check_stack(
+    bench: Workbench, ref: StackRef, options: CheckOptions
+) -> tuple[StackResult, Observation]:
+    """Check one stack. Never raises for a stack that could not be checked: that is a
+    result (ERROR or LOCKED), never CLEAN."""
+    started = time.monotonic()
+    checked_at = options.clock()
+    observation = Observation()
+    try:
+        return _check_stack(bench, ref, options, checked_at, started, observation), observation
+    except StateLockedError as exc:
+        result = _unchecked(ref, StackStatus.LOCKED, exc.message, checked_at, started)
+        result = result.model_copy(update={"lock": _lock_holder(exc, checked_at)})
+        return result, observation
+    except IacdriftError as exc:
+        return _unchecked(ref, StackStatus.ERROR, exc.message, checked_at, started), observation
+
+
+def _check_stack(
+    bench: Workbench,
+    ref: StackRef,
+    options: CheckOptions,
+    checked_at: datetime,
+    started: float,
+    observation: Observation,
+) -> StackResult:
+    salt = bench.fingerprint_salt()
+    refresh_outcome: PlanOutcome | None = None
+    refresh_seconds: float | None = None
+    refresh_json: dict[str, Any] | None = None
+    with prepared(bench, ref, lock_file=options.lock_file) as stack:
+        plan_run = stack.engine.plan(stack.call)
+        t_show = time.monotonic()
+        plan_json = stack.engine.show_json(stack.call, plan_run.plan_file)
+        plan_run.plan_file.unlink(missing_ok=True)
+        show_seconds = time.monotonic() - t_show
+        t_state = time.monotonic()
+        state_json = stack.engine.state_pull(stack.call)
+        state_seconds = time.monotonic() - t_state
+        if options.separate_refresh_only:
+            refresh = stack.engine.plan(
+                stack.call, refresh_only=True, plan_file="refresh-only.tfplan"
+            )
+            refresh_json = stack.engine.show_json(stack.call, refresh.plan_file)
+            refresh.plan_file.unlink(missing_ok=True)
+            refresh_outcome, refresh_seconds = refresh.outcome, refresh.record.seconds
+        credentials = bench.credentials(ref)
+        credentials_source = stack.credentials_source
+        version = stack.version
+        engine_name = stack.engine.name
+        init_seconds = stack.init.seconds
+    plan = read_plan(plan_json, f"{ref.name}: show -json of the plan")
+    state = read_state(state_json, f"{ref.name}: state pull") if state_json is not None else None
+    desired = read_configuration(ref.directory)
+    divergences = analyze(plan, ignore_changes=desired.ignore_changes, salt=salt)
+    views_match: bool | None = None
+    if refresh_json is not None:
+        refresh_plan = read_plan(refresh_json, f"{ref.name}: show -json of the refresh-only plan")
+        views_match = drift_view(plan, salt=salt) == drift_view(refresh_plan, salt=salt)
+
+    recorded_types = {r.type for r in state.resources if r.mode == "managed"} if state else set()
+    observation.managed_types = recorded_types | set(desired.resource_types)
+    t_inventory = time.monotonic()
+    if options.per_stack_inventory:
+        observation.live = _inventory(bench, observation.managed_types, credentials)
+    inventory_seconds = time.monotonic() - t_inventory
+
+    facts = facts_for(ref)
+    found = [
+        assemble.from_divergence(d, facts, checked_at, desired.ignore_changes) for d in divergences
+    ]
+    found.sort(key=lambda f: (f.resourceRef, f.relationship.value))
+    resources = sum(1 for r in state.resources if r.mode == "managed") if state else 0
+    status, counts = assemble.status_and_counts(found, resources)
+    providers = dict(version.providers) or _providers_from_plan(plan_json)
+    return StackResult(
+        stack=ref.name,
+        status=status,
+        checkedAt=checked_at,
+        planOutcome=plan_run.outcome,
+        refreshOnlyOutcome=refresh_outcome,
+        refreshOnlyViewMatches=views_match,
+        engine=engine_name,
+        terraformFlavor=version.flavor.value,
+        terraformVersion=version.version,
+        providers=providers,
+        credentialsSource=credentials_source,
+        environment=facts.environment,
+        owner=facts.owner,
+        riskTier=facts.risk_tier,
+        stateLineage=state.lineage if state else None,
+        stateSerial=state.serial if state else None,
+        counts=counts,
+        timings=Timings(
+            initSeconds=round(init_seconds, 3),
+            planSeconds=round(plan_run.record.seconds, 3),
+            showSeconds=round(show_seconds, 3),
+            stateSeconds=round(state_seconds, 3),
+            inventorySeconds=round(inventory_seconds, 3),
+            refreshOnlySeconds=round(refresh_seconds, 3) if refresh_seconds else None,
+            totalSeconds=round(time.monotonic() - started, 3),
+        ),
+        findings=found,
+    )
+
+
+def _providers_from_plan(plan_json: dict[str, Any]) -> dict[str, str]:
+    """Provider versions as the plan's configuration section pins them."""
+    config = plan_json.get("configuration") or {}
+    found: dict[str, str] = {}
+    for item in (config.get("provider_config") or {}).values():
+        if isinstance(item, dict) and item.get("full_name"):
+            found[str(item["full_name"])] = str(item.get("version_constraint") or "")
+    return dict(sorted(found.items()))
+
+
+def _inventory(
+    bench: Workbench, types: set[str], credentials: AwsCredentials
+) -> list[LiveResource]:
+    listable = {t for t in types if inventory.supported(t)}
+    return inventory.list_live(listable, credentials, bench.target)
+
+
+def recorded_ids_of_estate(bench: Workbench) -> tuple[dict[str, set[str]], list[str]]:
+    """Every id recorded in every registered stack's state, read-only, with the
+    inventory credentials. Returns (ids by type, problems)."""
+    credentials = bench.inventory_credentials()
+    ids: dict[str, set[str]] = {}
+    problems: list[str] = []
+    for registered in bench.project.stacks:
+        state_spec = registered.unit.spec.state
+        try:
+            raw = inventory.read_state_object(
+                state_spec.bucket, state_spec.key, credentials, bench.target
+            )
+            if raw is None:
+                continue
+            state = read_state(load_json(raw, state_spec.uri), state_spec.uri)
+        except IacdriftError as exc:
+            problems.append(f"{registered.name}: {exc.message}")
+            continue
+        for resource in state.resources:
+            if resource.mode == "managed" and resource.id:
+                ids.setdefault(resource.type, set()).add(resource.id)
+    return ids, problems
+
+
+def check(
+    bench: Workbench, stacks: Sequence[StackRef], options: CheckOptions | None = None
+) -> CheckReport:
+    """Check the given stacks, then judge unmanaged resources of the types they manage."""
+    opts = options or CheckOptions()
+    generated = opts.clock()
+    results: list[StackResult] = []
+    observations: list[Observation] = []
+    for ref in stacks:
+        result, observation = check_stack(bench, ref, opts)
+        results.append(result)
+        observations.append(observation)
+    estate: list[Finding] = []
+    problems: list[str] = []
+    types = set().union(*(o.managed_types for o in observations)) if observations else set()
+    live = sorted({item for o in observations for item in o.live})
+    if live:
+        recorded, problems = recorded_ids_of_estate(bench)
+        for resource_type in types:
+            recorded.setdefault(resource_type, set())
+        if not problems:
+            # An unreadable state would make its resources look unmanaged: judge nothing.
+            exclusions = bench.project.settings.exclusions
+            estate = [
+                assemble.from_unmanaged(item, generated)
+                for item in find_unmanaged(live, recorded, exclusions)
+            ]
+    return CheckReport(
+        generatedAt=generated,
+        results=results,
+        estateFindings=estate,
+        estateProblems=problems,
+    )

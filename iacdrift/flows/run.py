@@ -1,0 +1,292 @@
+"""`iacdrift run`: check every due (or named, or every) registered stack, safely.
+
+Per stack: an orchestrator lease (so two iacdrift processes never check one
+stack at once), the stack's own credentials, one init and one plan. Across
+the run: a bounded worker pool, a start rate limit and a circuit breaker per
+endpoint, bounded retries with jittered backoff on transient failures, and
+ONE inventory read per resource type for unmanaged detection.
+
+Terraform's plugin cache is not safe for concurrent writes (two inits without
+a lock file racing to write the same cached binary fail with "text file
+busy"). So the run warms the cache first, serially: one init per distinct
+provider requirement; every later init of a stack without a lock file gets
+the lock file that warm-up produced, so Terraform only links from the cache.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from iacdrift import locking
+from iacdrift.aws import inventory
+from iacdrift.configuration import provider_requirements, read_configuration
+from iacdrift.core import findings as assemble
+from iacdrift.core.resilience import (
+    Backoff,
+    CircuitBreaker,
+    RateLimiter,
+    is_endpoint_failure,
+    is_transient,
+)
+from iacdrift.core.staleness import due_stacks
+from iacdrift.core.unmanaged import find_unmanaged
+from iacdrift.errors import IacdriftError
+from iacdrift.flows.check import CheckOptions, check_stack, recorded_ids_of_estate, utc_now
+from iacdrift.flows.workbench import StackRef, Workbench, prepared
+from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
+from iacdrift.models.run import RunReport, SkippedStack
+from iacdrift.store.history import HistoryStore
+
+Progress = Callable[[str, StackResult | None, int, int], None]
+
+
+def _no_progress(stack: str, result: StackResult | None, done: int, total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    selection: str = "due"  # "all" | "due" | "named"
+    names: tuple[str, ...] = ()
+    max_parallel: int = 2
+    separate_refresh_only: bool = False
+    lease_seconds: int = 1800
+    starts_per_second: float = 4.0
+    backoff: Backoff = field(default_factory=Backoff)
+    breaker_threshold: int = 3
+    clock: Callable[[], datetime] = utc_now
+
+
+def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
+    """The stacks of this run, critical tiers first."""
+    project = bench.project
+    if options.selection == "named":
+        names = list(dict.fromkeys(options.names))
+        for name in names:
+            project.get(name)  # unknown names fail before anything runs
+    else:
+        units = [s.unit for s in project.stacks]
+        if options.selection == "due":
+            last = {s.name: history.last_success(s.name) for s in project.stacks}
+            names = due_stacks(units, last, options.clock())
+        else:
+            names = due_stacks(units, dict.fromkeys(project.names), options.clock())
+    tiers = {s.name: s.unit.spec.riskTier.rank for s in project.stacks}
+    # Stable: within a tier, the order due_stacks (or the user) gave is kept.
+    names = sorted(names, key=lambda n: tiers.get(n, 9))
+    return [bench.stack(name) for name in names]
+
+
+def endpoint_of(bench: Workbench) -> str:
+    return bench.target.endpoint_url or f"aws:{bench.target.region}"
+
+
+def warm_plugin_cache(bench: Workbench, refs: Sequence[StackRef]) -> dict[str, str]:
+    """Init one stack per distinct provider requirement, serially; return the lock
+    file each requirement produced (requirement key -> lock file text)."""
+    locks: dict[str, str] = {}
+    for ref in refs:
+        key = _requirement_key(ref)
+        if key in locks or (ref.directory / ".terraform.lock.hcl").exists():
+            continue
+        try:
+            with prepared(bench, ref) as stack:
+                lock_path = stack.call.workdir / ".terraform.lock.hcl"
+                if lock_path.exists():
+                    locks[key] = lock_path.read_text(encoding="utf-8")
+        except IacdriftError:
+            continue  # the stack's own check reports the failure properly
+    return locks
+
+
+def _requirement_key(ref: StackRef) -> str:
+    flavor = "opentofu" if ref.opentofu else "terraform"
+    return flavor + "|" + "|".join(provider_requirements(ref.directory))
+
+
+class _Run:
+    def __init__(
+        self,
+        bench: Workbench,
+        options: RunOptions,
+        history: HistoryStore,
+        run_id: str,
+        progress: Progress,
+    ) -> None:
+        self.bench = bench
+        self.options = options
+        self.history = history
+        self.run_id = run_id
+        self.progress = progress
+        self.limiter = RateLimiter(options.starts_per_second)
+        self.breaker = CircuitBreaker(options.breaker_threshold)
+        self.guard = threading.Lock()
+        self.random = random.Random()
+        self.done = 0
+        self.total = 0
+        self.skipped: list[SkippedStack] = []
+
+    def _wait_for_slot(self, endpoint: str) -> bool:
+        while True:
+            with self.guard:
+                now = time.monotonic()
+                if not self.breaker.allow(endpoint, now):
+                    return False
+                wait = self.limiter.reserve(endpoint, now)
+            if wait <= 0:
+                return True
+            time.sleep(wait)
+
+    def _circuit_open(self, ref: StackRef, endpoint: str) -> StackResult:
+        reason = (
+            f"{ref.name}: not checked: the circuit for {endpoint} is open after repeated "
+            f"failures (last: {self.breaker.reason(endpoint)}); fix the endpoint and rerun"
+        )
+        return StackResult(
+            stack=ref.name,
+            status=StackStatus.ERROR,
+            reason=reason,
+            checkedAt=self.options.clock(),
+            timings=Timings(),
+        )
+
+    def check_one(self, ref: StackRef, lock_file: str | None) -> StackResult | None:
+        endpoint = endpoint_of(self.bench)
+        options = CheckOptions(
+            separate_refresh_only=self.options.separate_refresh_only,
+            clock=self.options.clock,
+            per_stack_inventory=False,
+            lock_file=lock_file,
+        )
+        try:
+            lease = locking.Lease(
+                ref.name,
+                table=self._lease_table(),
+                credentials=self.bench.orchestrator_credentials(),
+                target=self.bench.target,
+                run_id=self.run_id,
+                duration=timedelta(seconds=self.options.lease_seconds),
+                clock=self.options.clock,
+            )
+            with lease:
+                result: StackResult | None = None
+                for attempt in range(1, self.options.backoff.attempts + 1):
+                    if not self._wait_for_slot(endpoint):
+                        return self._circuit_open(ref, endpoint)
+                    result, _ = check_stack(self.bench, ref, options)
+                    failed = result.status is StackStatus.ERROR and result.reason
+                    with self.guard:
+                        if failed and is_endpoint_failure(result.reason or ""):
+                            self.breaker.record_failure(
+                                endpoint, result.reason or "", time.monotonic()
+                            )
+                        elif not failed:
+                            self.breaker.record_success(endpoint)
+                    if not failed or not is_transient(result.reason or ""):
+                        break
+                    if attempt < self.options.backoff.attempts:
+                        time.sleep(self.options.backoff.delay(attempt, self.random.random))
+                return result
+        except locking.LeaseHeldError as exc:
+            with self.guard:
+                self.skipped.append(SkippedStack(stack=ref.name, reason=exc.message))
+            return None
+
+    def _lease_table(self) -> str:
+        table = self.bench.project.settings.leaseTable
+        if table:
+            return table
+        if self.bench.sandbox is not None:
+            return str(self.bench.sandbox.lockTable)
+        raise IacdriftError(
+            "no lease table: set leaseTable in iacdrift.yaml (a DynamoDB table with "
+            "hash key LockID, e.g. your Terraform lock table)"
+        )
+
+    def execute(self, refs: Sequence[StackRef]) -> list[StackResult]:
+        self.total = len(refs)
+        locks = warm_plugin_cache(self.bench, refs)
+        results: list[StackResult] = []
+        with ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
+            futures = {
+                pool.submit(self.check_one, ref, locks.get(_requirement_key(ref))): ref
+                for ref in refs
+            }
+            for future in as_completed(futures):
+                ref = futures[future]
+                result = future.result()
+                with self.guard:
+                    self.done += 1
+                    done = self.done
+                if result is not None:
+                    self.history.record_result(self.run_id, result)
+                    results.append(result)
+                self.progress(ref.name, result, done, self.total)
+        order = {ref.name: i for i, ref in enumerate(refs)}
+        return sorted(results, key=lambda r: order[r.stack])
+
+
+def run(
+    bench: Workbench,
+    options: RunOptions,
+    history: HistoryStore,
+    progress: Progress = _no_progress,
+) -> RunReport:
+    run_id = getattr(bench, "run_id", None) or uuid.uuid4().hex[:12]
+    started = options.clock()
+    refs = select(bench, options, history)
+    history.record_run_start(run_id, started, options.selection)
+    runner = _Run(bench, options, history, run_id, progress)
+    results = runner.execute(refs)
+
+    estate: list[Finding] = []
+    problems: list[str] = []
+    types = {t for ref in refs for t in _managed_types(ref)}
+    listable = {t for t in types if inventory.supported(t)}
+    if refs and listable:
+        try:
+            # ONE read per type for the whole run, with the read-only inventory identity.
+            live = inventory.list_live(listable, bench.inventory_credentials(), bench.target)
+            recorded, problems = recorded_ids_of_estate(bench)
+            for resource_type in listable:
+                recorded.setdefault(resource_type, set())
+            if not problems:
+                estate = [
+                    assemble.from_unmanaged(item, started)
+                    for item in find_unmanaged(live, recorded, bench.project.settings.exclusions)
+                ]
+        except IacdriftError as exc:
+            problems.append(f"inventory: {exc.message}")
+    finished = options.clock()
+    report = RunReport(
+        runId=run_id,
+        startedAt=started,
+        finishedAt=finished,
+        registry=str(bench.project.registry_dir),
+        selection=options.selection,
+        maxParallel=options.max_parallel,
+        results=results,
+        estateFindings=estate,
+        estateProblems=problems,
+        skipped=sorted(runner.skipped, key=lambda s: s.stack),
+    )
+    history.record_run_end(run_id, finished, report.exit_code())
+    return report
+
+
+def _managed_types(ref: StackRef) -> set[str]:
+    return set(read_configuration(ref.directory).resource_types)
+
+
+def history_path(bench: Workbench, explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    return bench.project.resolve_path(".iacdrift/history.sqlite")

@@ -1,0 +1,245 @@
+"""The records iacdrift emits: findings, stack results, check reports.
+
+A finding is the interface between detection, alerting, incident response
+and audit: one resource, one broken relationship between the three planes
+(desired = the HCL, recorded = the state, actual = the provider), its class,
+risk, owner and the repair we recommend. Every value that was sensitive is a
+marker with a salted fingerprint, never the value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iacdrift.models.outcomes import PlanOutcome
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Relationship(StrEnum):
+    """Which relationship between the planes broke (decided in this order)."""
+
+    MISSING_IN_ACTUAL = "missing-in-actual"
+    UNMANAGED = "unmanaged"
+    OUT_OF_BAND = "desired==recorded!=actual"
+    DESIRED_NE_ACTUAL = "desired!=actual"
+    RECORDED_NE_ACTUAL = "recorded!=actual"
+    DESIRED_NE_RECORDED = "desired!=recorded"
+    NOISE_ONLY = "noise-only"
+
+
+class DriftClass(StrEnum):
+    UNAUTHORIZED_RUNTIME_DRIFT = "UNAUTHORIZED_RUNTIME_DRIFT"
+    EMERGENCY_DRIFT = "EMERGENCY_DRIFT"
+    CONTROLLER_OWNED_DRIFT = "CONTROLLER_OWNED_DRIFT"
+    PROVIDER_READ_NOISE = "PROVIDER_READ_NOISE"
+    DEPENDENCY_DRIFT = "DEPENDENCY_DRIFT"
+    STALE_DESIRED_STATE = "STALE_DESIRED_STATE"
+    FAILED_RECONCILIATION_DRIFT = "FAILED_RECONCILIATION_DRIFT"
+    POLICY_DRIFT = "POLICY_DRIFT"
+    STATE_DRIFT = "STATE_DRIFT"
+    SECRET_DELIVERY_DRIFT = "SECRET_DELIVERY_DRIFT"
+    PENDING_APPLY = "PENDING_APPLY"
+
+
+# Classes that are listed in a result but never make a stack DRIFTED or page anyone.
+QUIET_CLASSES: frozenset[DriftClass] = frozenset(
+    {DriftClass.PROVIDER_READ_NOISE, DriftClass.CONTROLLER_OWNED_DRIFT}
+)
+
+
+class Risk(StrEnum):
+    INFO = "INFO"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def rank(self) -> int:
+        return list(Risk).index(self)
+
+
+class Action(StrEnum):
+    REVERT = "REVERT"
+    INCIDENT_AND_REVERT = "INCIDENT_AND_REVERT"
+    RECONCILE_AFTER_INCIDENT = "RECONCILE_AFTER_INCIDENT"
+    APPLY = "APPLY"
+    UPDATE_CODE = "UPDATE_CODE"
+    REFRESH = "REFRESH"
+    IMPORT = "IMPORT"
+    MOVE = "MOVE"
+    REMOVE_FROM_STATE = "REMOVE_FROM_STATE"
+    DELETE = "DELETE"
+    INVESTIGATE = "INVESTIGATE"
+    IGNORE = "IGNORE"
+
+
+class Domain(StrEnum):
+    IAM = "iam"
+    NETWORK = "network"
+    SECRETS = "secrets"
+    DATABASE = "database"
+    COMPUTE = "compute"
+    STORAGE = "storage"
+    COST = "cost"
+    OTHER = "other"
+
+
+class Plane(StrEnum):
+    DESIRED = "desired"
+    RECORDED = "recorded"
+    ACTUAL = "actual"
+
+
+class ChangedField(Record):
+    """One field that differs, as an RFC 6901 pointer into the resource's attributes.
+
+    For set-like attributes an element that appeared has ``before: null`` and one
+    that disappeared has ``after: null``; the index is the element's position in
+    the canonically sorted set on the side where it exists.
+    """
+
+    pointer: str = Field(description="RFC 6901 JSON pointer, e.g. /tags/data-class")
+    before: Any = Field(default=None, description="Value in the finding's beforePlane.")
+    after: Any = Field(default=None, description="Value in the finding's afterPlane.")
+    desired: Any = Field(
+        default=None, description="What the configuration wants, when the plan says it."
+    )
+    sensitive: bool = Field(
+        default=False, description="The value was sensitive: before/after are fingerprints."
+    )
+
+
+class Finding(Record):
+    schemaVersion: Literal[1] = 1
+    findingId: str = Field(
+        description="Stable across runs for the same drift: a hash of stack, resource, "
+        "relationship and the changed fields."
+    )
+    stack: str | None = Field(description="Owning stack; null for an unmanaged resource.")
+    detectedAt: datetime
+    domain: Domain
+    resourceRef: str = Field(description="Terraform address; for unmanaged: <type>:<id>.")
+    resourceId: str | None
+    resourceType: str
+    environment: str | None
+    owner: str | None
+    sourceOfTruth: str | None = Field(description="Where the desired state lives (git://...).")
+    stateBackend: str | None = Field(description="Where the recorded state lives (s3://...).")
+    relationship: Relationship
+    alsoTrue: list[Relationship] = Field(default_factory=list)
+    beforePlane: Plane | None = None
+    afterPlane: Plane | None = None
+    plannedActions: list[str] = Field(
+        default_factory=list, description="What Terraform's plan would do to the resource."
+    )
+    driftClass: DriftClass
+    risk: Risk
+    alert: bool = Field(description="Would this page someone.")
+    changedFields: list[ChangedField] = Field(default_factory=list)
+    noiseFields: list[ChangedField] = Field(
+        default_factory=list,
+        description="Differences that vanished under normalization (kept for audit).",
+    )
+    recommendedAction: Action
+    autoHealAllowed: bool
+    reason: str = Field(description="One line: why this class, risk and action.")
+    evidenceUri: str | None = None
+
+
+class StackStatus(StrEnum):
+    CLEAN = "CLEAN"
+    DRIFTED = "DRIFTED"
+    ERROR = "ERROR"
+    LOCKED = "LOCKED"
+    STALE = "STALE"
+
+
+class LockHolder(Record):
+    id: str = ""
+    operation: str = ""
+    who: str = ""
+    created: str = ""
+    path: str = ""
+    ageSeconds: float | None = None
+    stale: bool = False
+
+
+class Counts(Record):
+    findings: int = 0
+    drifted: int = Field(default=0, description="Findings that make the stack DRIFTED.")
+    noise: int = 0
+    controllerOwned: int = 0
+    resources: int = Field(default=0, description="Managed resources in the recorded state.")
+
+
+class Timings(Record):
+    initSeconds: float = 0.0
+    planSeconds: float = 0.0
+    showSeconds: float = 0.0
+    stateSeconds: float = 0.0
+    inventorySeconds: float = 0.0
+    refreshOnlySeconds: float | None = None
+    totalSeconds: float = 0.0
+
+
+class StackResult(Record):
+    schemaVersion: Literal[1] = 1
+    stack: str
+    status: StackStatus
+    reason: str | None = Field(default=None, description="Why ERROR / LOCKED / STALE.")
+    checkedAt: datetime
+    planOutcome: PlanOutcome | None = None
+    refreshOnlyOutcome: PlanOutcome | None = None
+    refreshOnlyViewMatches: bool | None = Field(
+        default=None,
+        description="With --separate-refresh-only: whether the recorded-vs-actual view "
+        "derived from the normal plan equals the real refresh-only plan's.",
+    )
+    engine: str | None = None
+    terraformFlavor: str | None = None
+    terraformVersion: str | None = None
+    providers: dict[str, str] = Field(default_factory=dict)
+    credentialsSource: str | None = None
+    environment: str | None = None
+    owner: str | None = None
+    riskTier: str | None = None
+    stateLineage: str | None = None
+    stateSerial: int | None = None
+    lock: LockHolder | None = None
+    counts: Counts = Field(default_factory=Counts)
+    timings: Timings = Field(default_factory=Timings)
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class CheckReport(Record):
+    """What `iacdrift check --format json` prints."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["CheckReport"] = "CheckReport"
+    generatedAt: datetime
+    results: list[StackResult]
+    estateFindings: list[Finding] = Field(
+        default_factory=list,
+        description="Findings that belong to no stack (unmanaged resources).",
+    )
+    estateProblems: list[str] = Field(
+        default_factory=list,
+        description="Why unmanaged resources could not be judged (e.g. an unreadable "
+        "state); a non-empty list makes the check exit 1.",
+    )
+
+    def exit_code(self) -> int:
+        """0 clean, 2 drift found (unmanaged included), 1 anything unchecked."""
+        unknown = {StackStatus.ERROR, StackStatus.LOCKED, StackStatus.STALE}
+        if self.estateProblems or any(r.status in unknown for r in self.results):
+            return 1
+        drifted = any(r.status is StackStatus.DRIFTED for r in self.results)
+        return 2 if drifted or self.estateFindings else 0

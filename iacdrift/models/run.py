@@ -1,0 +1,169 @@
+"""The records of scheduled runs and of ``iacdrift status``.
+
+A :class:`RunReport` is what ``iacdrift run --format json`` prints: the same
+stack results and findings as ``check``, plus the run's identity and what it
+chose not to check. A :class:`StatusReport` is what ``iacdrift status`` prints:
+per registered stack, what the run history says and whether that answer is
+still current. A stack whose last *successful* check is older than its schedule
+(or that was never checked) is STALE: unknown, never green.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from iacdrift.models.finding import Finding, LockHolder, Record, StackResult, StackStatus
+from iacdrift.models.registry import RiskTier
+
+# A check "answered" when it produced a CLEAN or DRIFTED verdict; every other status
+# means the stack's actual plane is unknown since that check.
+ANSWERED: frozenset[StackStatus] = frozenset({StackStatus.CLEAN, StackStatus.DRIFTED})
+UNKNOWN: frozenset[StackStatus] = frozenset(
+    {StackStatus.ERROR, StackStatus.LOCKED, StackStatus.STALE}
+)
+
+
+class RunSelection(StrEnum):
+    """How a run chose its stacks."""
+
+    ALL = "all"
+    DUE = "due"
+    NAMED = "named"
+
+
+class SkippedStack(Record):
+    stack: str = Field(description="Registered stack that this run did not check.")
+    reason: str = Field(
+        description="Why, in one line (e.g. not due until ..., or another run holds "
+        "its orchestrator lease)."
+    )
+
+
+class RunReport(Record):
+    """What ``iacdrift run --format json`` prints and ``--out`` writes."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["RunReport"] = "RunReport"
+    runId: str = Field(description="Unique id of this run; also in the run-history store.")
+    startedAt: datetime
+    finishedAt: datetime
+    registry: str = Field(description="The registry directory the run read.")
+    selection: RunSelection = Field(
+        description="all: every registered stack; due: stacks past their schedule; "
+        "named: the stacks given on the command line."
+    )
+    maxParallel: int = Field(ge=1, description="Stacks checked at once, at most.")
+    results: list[StackResult] = Field(
+        default_factory=list, description="One result per checked stack, sorted by stack."
+    )
+    estateFindings: list[Finding] = Field(
+        default_factory=list,
+        description="Findings that belong to no stack (unmanaged resources), once per run.",
+    )
+    estateProblems: list[str] = Field(
+        default_factory=list,
+        description="Why unmanaged resources could not be judged; a non-empty list makes "
+        "the run exit 1.",
+    )
+    skipped: list[SkippedStack] = Field(
+        default_factory=list, description="Selected or registered stacks not checked."
+    )
+
+    def exit_code(self) -> int:
+        """0 clean, 2 drift found (unmanaged included), 1 anything unchecked.
+
+        The same rule as :meth:`CheckReport.exit_code`.
+        """
+        if self.estateProblems or any(r.status in UNKNOWN for r in self.results):
+            return 1
+        drifted = any(r.status is StackStatus.DRIFTED for r in self.results)
+        return 2 if drifted or self.estateFindings else 0
+
+
+class StackStatusEntry(Record):
+    """One registered stack as ``iacdrift status`` sees it."""
+
+    stack: str
+    owner: str
+    environment: str
+    riskTier: RiskTier
+    frequency: str = Field(description="The stack's schedule.frequency, as registered.")
+    lastCheckedAt: datetime | None = Field(
+        description="When the last check of any outcome finished; null if never checked."
+    )
+    lastSuccessAt: datetime | None = Field(
+        description="When the last check that answered (CLEAN or DRIFTED) ran; null if none."
+    )
+    lastStatus: StackStatus | None = Field(description="Status of the last check, if any.")
+    lastReason: str | None = Field(
+        default=None, description="Reason given by the last check (why ERROR / LOCKED)."
+    )
+    due: bool = Field(description="A check is due now (never checked, or a period old).")
+    stale: bool = Field(
+        description="The last successful check is older than the schedule, or there "
+        "never was one: what the history says is no longer known to hold."
+    )
+    status: StackStatus = Field(
+        description="STALE when stale; otherwise the last check's status. Never CLEAN "
+        "without a successful check within the schedule."
+    )
+    consecutiveFailures: int = Field(
+        ge=0, description="Checks since the last successful one that did not answer."
+    )
+    lock: LockHolder | None = Field(
+        default=None, description="Terraform's state lock, if held right now."
+    )
+    lockError: str | None = Field(
+        default=None,
+        description="Why the state lock could not be read; the lock is unknown.",
+    )
+
+    @property
+    def green(self) -> bool:
+        """An answered, current check and a state lock known to be free."""
+        return (
+            self.status in ANSWERED
+            and self.lock is None
+            and self.lockError is None
+            and not self.stale
+        )
+
+
+class LockContention(Record):
+    """A check that found the state locked (from the run history)."""
+
+    stack: str
+    checkedAt: datetime
+    lock: LockHolder
+
+
+class StatusReport(Record):
+    """What ``iacdrift status --format json`` prints."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["StatusReport"] = "StatusReport"
+    generatedAt: datetime
+    history: str = Field(description="The run-history database that was read.")
+    entries: list[StackStatusEntry] = Field(
+        default_factory=list, description="One entry per registered stack, sorted by stack."
+    )
+    contention: list[LockContention] = Field(
+        default_factory=list,
+        description="Checks that found a state lock held, within the contention window, "
+        "oldest first.",
+    )
+    problems: list[str] = Field(
+        default_factory=list,
+        description="What could not be read (e.g. the cloud, for current locks); a "
+        "non-empty list makes status exit 1.",
+    )
+
+    def exit_code(self) -> int:
+        """0 when every stack has a current successful check and no lock; else 1."""
+        if self.problems or not all(entry.green for entry in self.entries):
+            return 1
+        return 0

@@ -1,0 +1,129 @@
+"""Status reports as text: a rich table and canonical JSON. Data in, text out."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from iacdrift.models.finding import LockHolder, StackStatus
+from iacdrift.models.run import StackStatusEntry, StatusReport
+
+_STATUS_STYLE = {
+    StackStatus.CLEAN: "green",
+    StackStatus.DRIFTED: "bold red",
+    StackStatus.ERROR: "bold magenta",
+    StackStatus.LOCKED: "bold yellow",
+    StackStatus.STALE: "yellow",
+}
+
+
+def render_json(report: StatusReport) -> str:
+    """Canonical JSON: sorted keys, the same bytes for the same report."""
+    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    """``"3h12m ago"``-style age of ``moment`` at ``now``; ``"never"`` for None."""
+    if moment is None:
+        return "never"
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 120:
+        return f"{seconds}s ago"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m ago"
+    return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h ago"
+
+
+def lock_summary(lock: LockHolder) -> str:
+    held = f"{lock.who or 'unknown holder'} ({lock.operation or '?'}"
+    if lock.ageSeconds is not None:
+        held += f", {_seconds(lock.ageSeconds)}"
+    held += ")"
+    return held + (" STALE LOCK" if lock.stale else "")
+
+
+def _seconds(value: float) -> str:
+    seconds = int(value)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _lock_cell(entry: StackStatusEntry) -> Text:
+    if entry.lock is not None:
+        return Text(lock_summary(entry.lock), style="bold red" if entry.lock.stale else "yellow")
+    if entry.lockError is not None:
+        return Text("?", style="magenta")
+    return Text("-")
+
+
+def _status_cell(entry: StackStatusEntry) -> Text:
+    text = Text(entry.status.value, style=_STATUS_STYLE[entry.status])
+    if entry.status is StackStatus.STALE and entry.lastStatus is not None:
+        text.append(f" (last {entry.lastStatus.value})")
+    return text
+
+
+def _summary(report: StatusReport) -> Text:
+    counts = Counter(entry.status for entry in report.entries)
+    parts = [f"{len(report.entries)} stacks"]
+    parts += [f"{counts[s]} {s.value}" for s in StackStatus if counts[s]]
+    locked = sum(1 for entry in report.entries if entry.lock is not None)
+    if locked:
+        parts.append(f"{locked} state lock(s) held")
+    due = sum(1 for entry in report.entries if entry.due)
+    parts.append(f"{due} due")
+    verdict = "all current" if report.exit_code() == 0 else "attention needed"
+    return Text(f"{', '.join(parts)}: {verdict}", style="bold")
+
+
+def render_table(report: StatusReport, console: Console) -> None:
+    now = report.generatedAt
+    table = Table(show_lines=False, expand=False)
+    for column in (
+        "stack",
+        "tier",
+        "every",
+        "status",
+        "last check",
+        "last success",
+        "failures",
+        "state lock",
+        "reason",
+    ):
+        table.add_column(column, overflow="fold")
+    for entry in report.entries:
+        table.add_row(
+            entry.stack,
+            entry.riskTier.value,
+            entry.frequency,
+            _status_cell(entry),
+            age(entry.lastCheckedAt, now),
+            age(entry.lastSuccessAt, now) + (" (due)" if entry.due else ""),
+            str(entry.consecutiveFailures) if entry.consecutiveFailures else "-",
+            _lock_cell(entry),
+            (entry.lastReason or "") if entry.consecutiveFailures else "",
+        )
+    parts: list[Any] = [table]
+    for problem in report.problems:
+        parts.append(Text(f"note: {problem}", style="magenta"))
+    if report.contention:
+        parts.append(Text("recent lock contention (checks that found the state locked):"))
+        for item in report.contention:
+            parts.append(
+                Text(f"  {item.checkedAt:%Y-%m-%d %H:%M}Z {item.stack}: {lock_summary(item.lock)}")
+            )
+    parts.append(_summary(report))
+    console.print(Group(*parts))

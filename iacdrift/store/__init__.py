@@ -1,0 +1,1 @@
+"""What iacdrift keeps between runs: the run history (SQLite)."""

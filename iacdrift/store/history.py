@@ -1,0 +1,348 @@
+"""The run history: every run and every stack check, in one SQLite file.
+
+Due-ness (``iacdrift run --due``) and staleness (``iacdrift status``) are
+decided from it, so it must survive two iacdrift processes writing at once:
+the database is in WAL mode (readers never block the writer), every write is
+one ``BEGIN IMMEDIATE`` transaction (a writer waits for the other up to the
+busy timeout instead of failing on a lock upgrade), and one store may be used
+from several threads (calls are serialised on the store's own lock).
+
+Schema, versioned with ``PRAGMA user_version`` and created on first use::
+
+    runs          run_id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT NULL,
+                  selection TEXT ('all' | 'due' | 'named'), exit_code INTEGER NULL
+    stack_checks  id INTEGER PRIMARY KEY, run_id TEXT -> runs, stack TEXT,
+                  checked_at TEXT, status TEXT (StackStatus), reason TEXT NULL,
+                  plan_outcome TEXT NULL, drifted INTEGER (findings making the
+                  stack DRIFTED), findings_json TEXT (the whole StackResult,
+                  already redacted), lock_json TEXT NULL (LockHolder);
+                  UNIQUE (run_id, stack), INDEX (stack, checked_at)
+
+Times are stored as ISO 8601 UTC text with microseconds and ``+00:00``, a fixed
+width, so text order is time order. Every time passed in must be
+timezone-aware; this module never reads the clock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple
+
+from pydantic import ValidationError
+
+from iacdrift.errors import ExecutionError
+from iacdrift.models.finding import LockHolder, StackResult
+from iacdrift.models.run import ANSWERED, RunSelection
+
+SCHEMA_VERSION = 1
+DEFAULT_PATH = Path(".iacdrift/history.sqlite")
+# Long enough for another process's write transaction (one row or one run's end),
+# short enough that a wedged process is reported rather than waited on forever.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+_SCHEMA_V1 = """
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    selection   TEXT NOT NULL CHECK (selection IN ('all', 'due', 'named')),
+    exit_code   INTEGER
+);
+CREATE TABLE stack_checks (
+    id            INTEGER PRIMARY KEY,
+    run_id        TEXT NOT NULL REFERENCES runs (run_id),
+    stack         TEXT NOT NULL,
+    checked_at    TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    reason        TEXT,
+    plan_outcome  TEXT,
+    drifted       INTEGER NOT NULL DEFAULT 0,
+    findings_json TEXT NOT NULL,
+    lock_json     TEXT,
+    UNIQUE (run_id, stack)
+);
+CREATE INDEX stack_checks_by_stack ON stack_checks (stack, checked_at);
+"""
+
+_ANSWERED_SQL = "(" + ", ".join(f"'{status.value}'" for status in sorted(ANSWERED)) + ")"
+
+
+class HistoryError(ExecutionError):
+    """The run-history database could not be opened, read or written."""
+
+
+class Contention(NamedTuple):
+    """A check that found the stack's state lock held."""
+
+    stack: str
+    checked_at: datetime
+    lock: LockHolder
+
+
+def default_history_path(project_root: Path) -> Path:
+    """``<project root>/.iacdrift/history.sqlite``."""
+    return project_root / DEFAULT_PATH
+
+
+def _encode(moment: datetime, what: str) -> str:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (UTC), got {moment.isoformat()}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _decode(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class HistoryStore:
+    """The run history in the SQLite file at ``path`` (created with its schema if absent).
+
+    Usable as a context manager; safe to share between threads of one process and
+    between processes.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        with self._translate("opening"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread
+            # off: the store's own lock serialises use across threads.
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        try:
+            with self._translate("opening"):
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                # NORMAL is durable in WAL mode except for the last commits on power loss.
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- plumbing -----------------------------------------------------------------
+    @contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            hint = (
+                "another process held the database past the busy timeout; retry"
+                if "locked" in str(exc) or "busy" in str(exc)
+                else "check the path and its permissions"
+            )
+            raise HistoryError(
+                f"{self.path}: {what} the run history failed: {exc}; {hint}"
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(
+                f"{self.path}: {what} the run history failed: {exc}; point --history at "
+                "an iacdrift history database (or a new path)"
+            ) from exc
+        except OSError as exc:
+            raise HistoryError(
+                f"{self.path}: {what} the run history failed: {exc.strerror or exc}"
+            ) from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise HistoryError(f"{self.path}: the run history is closed")
+        return self._db
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken immediately so a concurrent writer waits."""
+        with self._lock, self._translate(what):
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._translate(what):
+            yield self._connection()
+
+    def _migrate(self) -> None:
+        with self._write("creating the schema of") as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"{self.path}: run history schema version {version} is newer than this "
+                    f"iacdrift knows ({SCHEMA_VERSION}); upgrade iacdrift or use another --history"
+                )
+            if version == 0:
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise HistoryError(
+                        f"{self.path}: is an SQLite database but not an iacdrift run history; "
+                        "point --history at another path"
+                    )
+                for statement in _SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def schema_version(self) -> int:
+        with self._read("reading") as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------
+    def record_run_start(
+        self, run_id: str, started_at: datetime, selection: RunSelection | str
+    ) -> None:
+        """A run began; its id must be new."""
+        chosen = RunSelection(selection)
+        started = _encode(started_at, "started_at")
+        with self._write("recording a run in") as db:
+            try:
+                db.execute(
+                    "INSERT INTO runs (run_id, started_at, selection) VALUES (?, ?, ?)",
+                    (run_id, started, chosen.value),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise HistoryError(
+                    f"{self.path}: run {run_id!r} is already recorded; use a new run id"
+                ) from exc
+
+    def record_result(self, run_id: str, result: StackResult) -> None:
+        """One stack's check in a started run (a second result for the stack replaces it)."""
+        checked = _encode(result.checkedAt, "result.checkedAt")
+        row = (
+            run_id,
+            result.stack,
+            checked,
+            result.status.value,
+            result.reason,
+            result.planOutcome.value if result.planOutcome else None,
+            result.counts.drifted,
+            result.model_dump_json(),
+            result.lock.model_dump_json() if result.lock else None,
+        )
+        with self._write("recording a stack check in") as db:
+            try:
+                db.execute(
+                    """
+                    INSERT INTO stack_checks (run_id, stack, checked_at, status, reason,
+                        plan_outcome, drifted, findings_json, lock_json)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (run_id, stack) DO UPDATE SET
+                        checked_at = excluded.checked_at, status = excluded.status,
+                        reason = excluded.reason, plan_outcome = excluded.plan_outcome,
+                        drifted = excluded.drifted, findings_json = excluded.findings_json,
+                        lock_json = excluded.lock_json
+                    """,
+                    row,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise HistoryError(
+                    f"{self.path}: run {run_id!r} was never started; call record_run_start first"
+                ) from exc
+
+    def record_run_end(self, run_id: str, finished_at: datetime, exit_code: int) -> None:
+        finished = _encode(finished_at, "finished_at")
+        with self._write("finishing a run in") as db:
+            updated = db.execute(
+                "UPDATE runs SET finished_at = ?, exit_code = ? WHERE run_id = ?",
+                (finished, exit_code, run_id),
+            ).rowcount
+        if updated != 1:
+            raise HistoryError(f"{self.path}: run {run_id!r} was never started")
+
+    # -- reading ------------------------------------------------------------------
+    def last_success(self, stack: str) -> datetime | None:
+        """When the stack's last check that answered (CLEAN or DRIFTED) ran."""
+        with self._read("reading") as db:
+            row = db.execute(
+                "SELECT max(checked_at) FROM stack_checks "
+                f"WHERE stack = ? AND status IN {_ANSWERED_SQL}",
+                (stack,),
+            ).fetchone()
+        return _decode(row[0]) if row and row[0] else None
+
+    def last_successes(self) -> dict[str, datetime]:
+        """``last_success`` of every stack that ever answered, in one query."""
+        with self._read("reading") as db:
+            rows = db.execute(
+                "SELECT stack, max(checked_at) FROM stack_checks "
+                f"WHERE status IN {_ANSWERED_SQL} GROUP BY stack ORDER BY stack"
+            ).fetchall()
+        return {stack: _decode(checked) for stack, checked in rows}
+
+    def last_result(self, stack: str) -> StackResult | None:
+        """The stack's most recent check of any status."""
+        with self._read("reading") as db:
+            row = db.execute(
+                "SELECT id, findings_json FROM stack_checks WHERE stack = ? "
+                "ORDER BY checked_at DESC, id DESC LIMIT 1",
+                (stack,),
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            return StackResult.model_validate_json(row[1])
+        except ValidationError as exc:
+            raise HistoryError(
+                f"{self.path}: stack_checks row {row[0]} ({stack}) is not a readable "
+                f"stack result ({exc.error_count()} problems); it was written by "
+                "another iacdrift version"
+            ) from exc
+
+    def consecutive_failures(self, stack: str) -> int:
+        """Checks of ``stack`` after its last success that did not answer."""
+        with self._read("reading") as db:
+            row = db.execute(
+                f"""
+                SELECT count(*) FROM stack_checks
+                WHERE stack = :stack AND status NOT IN {_ANSWERED_SQL}
+                  AND checked_at > coalesce(
+                      (SELECT max(checked_at) FROM stack_checks
+                       WHERE stack = :stack AND status IN {_ANSWERED_SQL}), '')
+                """,
+                {"stack": stack},
+            ).fetchone()
+        return int(row[0])
+
+    def recent_lock_contention(self, since: datetime) -> list[Contention]:
+        """Checks since ``since`` that found the state lock held, oldest first."""
+        after = _encode(since, "since")
+        with self._read("reading") as db:
+            rows = db.execute(
+                "SELECT stack, checked_at, lock_json FROM stack_checks "
+                "WHERE lock_json IS NOT NULL AND checked_at >= ? "
+                "ORDER BY checked_at, stack, id",
+                (after,),
+            ).fetchall()
+        return [
+            Contention(stack, _decode(checked), LockHolder.model_validate_json(lock))
+            for stack, checked, lock in rows
+        ]

