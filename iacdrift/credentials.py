@@ -78,8 +78,9 @@ class GitHubActionsTokenSource:
     audience: str = DEFAULT_AUDIENCE
     label: str = "the GitHub Actions token endpoint"
     missing_hint: str = (
-        f"{REQUEST_URL_ENV} and {REQUEST_TOKEN_ENV} are set inside a GitHub Actions job "
-        "with `permissions: id-token: write`; or set oidc.source in iacdrift.yaml to file or env"
+        "run inside a GitHub Actions job with `permissions: id-token: write` (it sets "
+        f"{REQUEST_URL_ENV} and {REQUEST_TOKEN_ENV}), or set oidc.source in iacdrift.yaml "
+        "to file or env"
     )
     refused_hint: str = "check the job's id-token permission and the token endpoint's answer"
     timeout: float = 10.0

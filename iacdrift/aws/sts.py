@@ -7,11 +7,13 @@ credentials at all (botocore then never consults its ambient credential chain).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.session
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -43,8 +45,20 @@ def session_name(subject: str, run_id: str) -> str:
     return name[:SESSION_NAME_MAX]
 
 
+# What botocore would otherwise read from the environment and ~/.aws: a profile
+# (AWS_PROFILE naming a missing profile fails every call), config and credentials
+# files, and AWS_ENDPOINT_URL_STS. None of it may steer this call; the target does.
+_ISOLATED = {
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+    "ignore_configured_endpoint_urls": (None, None, True, None),
+}
+
+
 def _sts_client(target: Target) -> Any:
-    session = boto3.session.Session(region_name=target.region)
+    core = botocore.session.Session(session_vars=_ISOLATED)
+    session = boto3.session.Session(botocore_session=core, region_name=target.region)
     factory: Any = session.client
     return factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)
 

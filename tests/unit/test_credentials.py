@@ -544,3 +544,14 @@ def test_inventory_role_reads_states_and_writes_nothing() -> None:
     actions = [a for s in policy["Statement"] for a in s["Action"]]
     assert "s3:GetObject" in actions
     assert not [a for a in actions if a.startswith(("s3:Put", "s3:Delete")) or a.endswith(":*")]
+
+
+def test_sts_client_reads_nothing_ambient(monkeypatch: pytest.MonkeyPatch) -> None:
+    from iacdrift.aws.sts import _sts_client
+
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://elsewhere.invalid")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    assert _sts_client(TARGET).meta.endpoint_url == TARGET.endpoint_url
+    real = _sts_client(Target("eu-west-1"))
+    assert real.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"

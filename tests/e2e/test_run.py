@@ -1,0 +1,134 @@
+"""`iacdrift run` on the sandbox: every stack with its own OIDC identity, drift found,
+a refused token is ERROR while the others complete, two concurrent runs never
+check one stack at once, and parallel inits on an empty plugin cache hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from iacdrift.flows import sandbox
+from iacdrift.registry import Project
+from iacdrift.sandbox import token_endpoint
+from tests.e2e.test_sandbox_scenarios import heal
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "schemas" / "run-report.schema.json").read_text())
+STACKS = {"prod-app", "prod-iam", "prod-network", "prod-payments", "staging-app"}
+
+
+def start_run(project: Project, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "iacdrift", "run", "--format", "json", *args],
+        cwd=project.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "CI": "true"},
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, dict[str, Any], str]:
+    out, err = proc.communicate(timeout=900)
+    assert out, err
+    report = json.loads(out)
+    jsonschema.validate(report, SCHEMA)
+    return proc.returncode, report, err
+
+
+def run_json(project: Project, *args: str) -> tuple[int, dict[str, Any], str]:
+    return finish(start_run(project, *args))
+
+
+def test_run_finds_drift_with_stack_scoped_identities(sandbox_project: Project) -> None:
+    sandbox.drift(sandbox_project, "sg-open-ssh")
+    sandbox.drift(sandbox_project, "unmanaged-resource")
+    try:
+        code, report, err = run_json(sandbox_project, "--all", "--max-parallel", "2")
+    finally:
+        heal(sandbox_project, "sg-open-ssh")
+        heal(sandbox_project, "unmanaged-resource")
+    assert code == 2, err
+    results = {r["stack"]: r for r in report["results"]}
+    assert set(results) == STACKS
+    # Critical tiers first.
+    assert [r["stack"] for r in report["results"]][:2] == ["prod-iam", "prod-network"]
+    assert {r["credentialsSource"] for r in results.values()} == {"oidc"}
+    assert results["prod-network"]["status"] == "DRIFTED"
+    assert all(results[s]["status"] == "CLEAN" for s in STACKS - {"prod-network"})
+    # Unmanaged resources are reported once per run, not per stack.
+    refs = [f["resourceRef"] for f in report["estateFindings"]]
+    assert refs == ["aws_s3_bucket:iacdrift-demo-prod-shadow-exports"]
+    # Plain progress lines when not a terminal.
+    assert "[5/5]" in err
+
+
+def test_refused_token_is_error_while_the_others_complete(sandbox_project: Project) -> None:
+    state_dir = sandbox.sandbox_dir(sandbox_project)
+    token_endpoint.write_refusals(state_dir, ["prod-payments"])
+    try:
+        code, report, _ = run_json(sandbox_project, "--all")
+    finally:
+        token_endpoint.write_refusals(state_dir, [])
+    assert code == 1
+    results = {r["stack"]: r for r in report["results"]}
+    assert results["prod-payments"]["status"] == "ERROR"
+    assert "prod-payments" in results["prod-payments"]["reason"]
+    assert all(results[s]["status"] == "CLEAN" for s in STACKS - {"prod-payments"})
+
+
+def _interval(result: dict[str, Any]) -> tuple[float, float]:
+    start = datetime.fromisoformat(result["checkedAt"]).timestamp()
+    return start, start + result["timings"]["totalSeconds"]
+
+
+def test_two_concurrent_runs_never_check_one_stack_at_once(sandbox_project: Project) -> None:
+    first = start_run(sandbox_project, "--all", "--max-parallel", "2")
+    second = start_run(sandbox_project, "--all", "--max-parallel", "2")
+    _, one, _ = finish(first)
+    _, two, _ = finish(second)
+    checked_one = {r["stack"] for r in one["results"]}
+    checked_two = {r["stack"] for r in two["results"]}
+    skipped = {s["stack"] for s in one["skipped"]} | {s["stack"] for s in two["skipped"]}
+    # Each stack was checked by at least one run; any stack both runs report was
+    # checked one after the other (leases), never at the same time.
+    assert checked_one | checked_two == STACKS
+    for stack in checked_one & checked_two:
+        a = _interval(next(r for r in one["results"] if r["stack"] == stack))
+        b = _interval(next(r for r in two["results"] if r["stack"] == stack))
+        assert a[1] <= b[0] or b[1] <= a[0], (stack, a, b)
+    for stack in skipped:
+        assert stack in checked_one ^ checked_two
+    assert all(r["status"] in {"CLEAN", "DRIFTED"} for r in one["results"] + two["results"])
+
+
+def test_parallel_inits_on_an_empty_plugin_cache(sandbox_project: Project, tmp_path: Path) -> None:
+    """Terraform's plugin cache is not safe for concurrent writes ("text file busy");
+    the run warms it serially and hands lock files to the parallel inits."""
+    settings = sandbox_project.root / "iacdrift.yaml"
+    original = settings.read_text()
+    cache = tmp_path / "empty-cache"
+    lines = [
+        f"  pluginCacheDir: {cache}" if line.strip().startswith("pluginCacheDir:") else line
+        for line in original.splitlines()
+    ]
+    settings.write_text("\n".join(lines) + "\n")
+    try:
+        for _ in range(2):
+            code, report, err = run_json(sandbox_project, "--all", "--max-parallel", "4")
+            assert code == 0, err
+            assert "text file busy" not in err
+            assert {r["status"] for r in report["results"]} == {"CLEAN"}
+    finally:
+        settings.write_text(original)
+    assert any(cache.rglob("terraform-provider-aws*"))
