@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from iacdrift.aws import inventory
@@ -58,6 +58,8 @@ class CheckOptions:
     per_stack_inventory: bool = True
     # A lock file to give a stack that has none (plugin-cache safety in runs).
     lock_file: str | None = None
+    # A held state lock older than this is reported as stale (never force-unlocked).
+    stale_lock_after: timedelta = timedelta(hours=2)
 
 
 @dataclass
@@ -104,7 +106,7 @@ def _unchecked(
     )
 
 
-def _lock_holder(exc: StateLockedError, now: datetime) -> LockHolder:
+def _lock_holder(exc: StateLockedError, now: datetime, stale_after: timedelta) -> LockHolder:
     created = parse_lock_time(exc.lock.created)
     age = max(0.0, (now - created).total_seconds()) if created else None
     return LockHolder(
@@ -114,6 +116,7 @@ def _lock_holder(exc: StateLockedError, now: datetime) -> LockHolder:
         created=exc.lock.created,
         path=exc.lock.path,
         ageSeconds=age,
+        stale=age is not None and age > stale_after.total_seconds(),
     )
 
 
@@ -129,7 +132,9 @@ def check_stack(
         return _check_stack(bench, ref, options, checked_at, started, observation), observation
     except StateLockedError as exc:
         result = _unchecked(ref, StackStatus.LOCKED, exc.message, checked_at, started)
-        result = result.model_copy(update={"lock": _lock_holder(exc, checked_at)})
+        result = result.model_copy(
+            update={"lock": _lock_holder(exc, checked_at, options.stale_lock_after)}
+        )
         return result, observation
     except IacdriftError as exc:
         return _unchecked(ref, StackStatus.ERROR, exc.message, checked_at, started), observation
