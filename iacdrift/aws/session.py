@@ -9,11 +9,13 @@ credentials, when the settings allow it, is an explicit step in
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from iacdrift.errors import CloudError, CredentialsError
@@ -66,6 +68,16 @@ class AwsCredentials:
         return values
 
 
+# What botocore would otherwise read from the environment and ~/.aws: a profile
+# (AWS_PROFILE naming a missing profile fails every call), config and credentials
+# files, and AWS_ENDPOINT_URL_*. None of it may steer our calls; the target does.
+ISOLATED_SESSION_VARS: dict[str, tuple[None, None, object, None]] = {
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+    "ignore_configured_endpoint_urls": (None, None, True, None),
+}
+
 _RETRIES = botocore.config.Config(
     retries={"max_attempts": 5, "mode": "adaptive"},
     connect_timeout=5,
@@ -76,6 +88,7 @@ _RETRIES = botocore.config.Config(
 def client(service: str, credentials: AwsCredentials, target: Target) -> Any:
     """A boto3 client for one service, one identity, one target."""
     session = boto3.session.Session(
+        botocore_session=botocore.session.Session(session_vars=ISOLATED_SESSION_VARS),
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,

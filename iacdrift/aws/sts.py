@@ -7,7 +7,6 @@ credentials at all (botocore then never consults its ambient credential chain).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -17,7 +16,7 @@ import botocore.session
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iacdrift.aws.session import AwsCredentials, Target
+from iacdrift.aws.session import ISOLATED_SESSION_VARS, AwsCredentials, Target
 from iacdrift.errors import CredentialsError
 
 # STS RoleSessionName: 2 to 64 characters of [\w+=,.@-].
@@ -45,19 +44,8 @@ def session_name(subject: str, run_id: str) -> str:
     return name[:SESSION_NAME_MAX]
 
 
-# What botocore would otherwise read from the environment and ~/.aws: a profile
-# (AWS_PROFILE naming a missing profile fails every call), config and credentials
-# files, and AWS_ENDPOINT_URL_STS. None of it may steer this call; the target does.
-_ISOLATED = {
-    "profile": (None, None, None, None),
-    "config_file": (None, None, os.devnull, None),
-    "credentials_file": (None, None, os.devnull, None),
-    "ignore_configured_endpoint_urls": (None, None, True, None),
-}
-
-
 def _sts_client(target: Target) -> Any:
-    core = botocore.session.Session(session_vars=_ISOLATED)
+    core = botocore.session.Session(session_vars=ISOLATED_SESSION_VARS)
     session = boto3.session.Session(botocore_session=core, region_name=target.region)
     factory: Any = session.client
     return factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)

@@ -17,6 +17,7 @@ from iacdrift import __version__
 from iacdrift.cli.check_cmd import check_command
 from iacdrift.cli.common import run_guarded
 from iacdrift.cli.plan_cmd import plan_command
+from iacdrift.cli.policy_cmd import policy_group
 from iacdrift.cli.registry_cmd import registry_group
 from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
@@ -47,6 +48,7 @@ def cli() -> None:
 
 
 cli.add_command(registry_group)
+cli.add_command(policy_group)
 cli.add_command(sandbox_group)
 cli.add_command(plan_command)
 cli.add_command(check_command)

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from iacdrift.aws import inventory
-from iacdrift.aws.session import AwsCredentials
 from iacdrift.configuration import read_configuration
 from iacdrift.core import findings as assemble
 from iacdrift.core.planes import analyze, drift_view
@@ -53,7 +52,7 @@ def utc_now() -> datetime:
 class CheckOptions:
     separate_refresh_only: bool = False
     clock: Clock = utc_now
-    # `check` lists the stack's types with the stack's credentials; `run` reads the
+    # `check` lists the stack's types (inventory identity); `run` reads the
     # inventory once per type for all stacks instead.
     per_stack_inventory: bool = True
     # A lock file to give a stack that has none (plugin-cache safety in runs).
@@ -168,7 +167,6 @@ def _check_stack(
             refresh_json = stack.engine.show_json(stack.call, refresh.plan_file)
             refresh.plan_file.unlink(missing_ok=True)
             refresh_outcome, refresh_seconds = refresh.outcome, refresh.record.seconds
-        credentials = bench.credentials(ref)
         credentials_source = stack.credentials_source
         version = stack.version
         engine_name = stack.engine.name
@@ -186,7 +184,8 @@ def _check_stack(
     observation.managed_types = recorded_types | set(desired.resource_types)
     t_inventory = time.monotonic()
     if options.per_stack_inventory:
-        observation.live = _inventory(bench, observation.managed_types, credentials)
+        # The read-only inventory identity: a least-privilege stack role may not list.
+        observation.live = _inventory(bench, observation.managed_types)
     inventory_seconds = time.monotonic() - t_inventory
 
     facts = facts_for(ref)
@@ -238,11 +237,9 @@ def _providers_from_plan(plan_json: dict[str, Any]) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-def _inventory(
-    bench: Workbench, types: set[str], credentials: AwsCredentials
-) -> list[LiveResource]:
+def _inventory(bench: Workbench, types: set[str]) -> list[LiveResource]:
     listable = {t for t in types if inventory.supported(t)}
-    return inventory.list_live(listable, credentials, bench.target)
+    return inventory.list_live(listable, bench.inventory_credentials(), bench.target)
 
 
 def recorded_ids_of_estate(bench: Workbench) -> tuple[dict[str, set[str]], list[str]]:

@@ -19,6 +19,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from iacdrift.models.finding import CheckReport, Finding, StackResult
+from iacdrift.models.policy import (
+    AutoHealPolicy,
+    DecisionTable,
+    FieldOwnership,
+    Guardrail,
+    IgnoreRule,
+    Route,
+)
 from iacdrift.models.registry import DriftManagedUnit, Settings
 from iacdrift.models.run import RunReport, StatusReport
 
@@ -34,6 +42,12 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "check-report.schema.json": CheckReport,
     "run-report.schema.json": RunReport,
     "status-report.schema.json": StatusReport,
+    "field-ownership.schema.json": FieldOwnership,
+    "ignore-rule.schema.json": IgnoreRule,
+    "auto-heal-policy.schema.json": AutoHealPolicy,
+    "guardrail.schema.json": Guardrail,
+    "decision-table.schema.json": DecisionTable,
+    "route.schema.json": Route,
 }
 
 # Files we read are validated as input; records we emit are described as output

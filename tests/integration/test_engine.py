@@ -150,9 +150,13 @@ def test_child_environment_is_allowlist_plus_stack_values(
     calls = tf_shim.calls()
     argvs = [cast(list[str], call["argv"]) for call in calls]
     assert [argv[0] for argv in argvs] == ["version", "init", "plan", "show"]
+    # The stack's own OIDC session (the resolver caches it per stack), never the
+    # sandbox's key.
+    credentials = binary.credentials(binary.stack("prod-network"))
+    assert credentials.source == "oidc"
     stack_values = {
         **target_of(sandbox_project).stack_values(),
-        **sandbox.sandbox_credentials().stack_values(),
+        **credentials.stack_values(),
     }
     allowed = ALLOWED_PARENT_VARIABLES | ENGINE_KEYS | stack_values.keys()
     tmpdirs = []
@@ -162,8 +166,9 @@ def test_child_environment_is_allowlist_plus_stack_values(
         for canary in CANARIES.values():
             assert canary not in json.dumps(call), canary
         assert "AWS_PROFILE" not in env and "GITHUB_TOKEN" not in env
-        assert env["AWS_ACCESS_KEY_ID"] == srv.ACCESS_KEY_ID
-        assert env["AWS_SECRET_ACCESS_KEY"] == srv.SECRET_ACCESS_KEY
+        assert env["AWS_ACCESS_KEY_ID"] == credentials.access_key_id != srv.ACCESS_KEY_ID
+        assert env["AWS_SECRET_ACCESS_KEY"] == credentials.secret_access_key
+        assert env["AWS_SESSION_TOKEN"] == credentials.session_token
         assert {name: env.get(name) for name in stack_values} == stack_values
         assert env["TF_CLI_CONFIG_FILE"] == str(bench.cli_config)
         tmpdir = Path(env["TMPDIR"])
