@@ -259,6 +259,9 @@ def _read_document(file: Path, shown: str, *, required: bool) -> tuple[Any, list
         return None, [Problem(shown, "", _yaml_syntax_message(exc))]
     except yaml.YAMLError as exc:
         return None, [Problem(shown, "", f"invalid YAML: {exc}; fix the syntax")]
+    except ValueError as exc:
+        # PyYAML turns an impossible unquoted date (2026-13-01) into a bare ValueError.
+        return None, [Problem(shown, "", f"invalid value: {exc}; fix it or quote it")]
 
     documents = [document for document in documents if document is not None]
     if not documents:

@@ -627,3 +627,17 @@ def test_cli_list_on_a_broken_registry_exits_1(
 
     assert run_cli(["list"]) == 1
     assert capsys.readouterr().err.startswith("error: registry/a.yaml: YAML syntax error")
+
+
+def test_an_impossible_date_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    from iacdrift.errors import RegistryError
+    from iacdrift.registry import load_project
+
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    (registry / "x.yaml").write_text(
+        "apiVersion: iacdrift.dev/v1\nkind: DriftManagedUnit\nwhen: 2026-13-01\n"
+    )
+    with pytest.raises(RegistryError) as caught:
+        load_project(cwd=tmp_path)
+    assert "invalid value" in str(caught.value) and "x.yaml" in str(caught.value)
