@@ -31,6 +31,9 @@ class Target:
     region: str
     endpoint_url: str | None = None
 
+    def with_region(self, region: str) -> Target:
+        return Target(region, self.endpoint_url)
+
     def stack_values(self) -> dict[str, str]:
         """Environment values that point Terraform and its providers at this target."""
         values = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}

@@ -26,11 +26,8 @@ from iacdrift.core.planes import analyze, drift_view
 from iacdrift.core.terraform_json import load_json, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
-from iacdrift.errors import (
-    IacdriftError,
-    StateLockedError,
-)
-from iacdrift.flows.workbench import StackRef, Workbench, prepared
+from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
+from iacdrift.flows.workbench import PreparedStack, StackRef, Workbench, prepared
 from iacdrift.models.finding import (
     CheckReport,
     Finding,
@@ -158,7 +155,7 @@ def _check_stack(
         plan_run.plan_file.unlink(missing_ok=True)
         show_seconds = time.monotonic() - t_show
         t_state = time.monotonic()
-        state_json = stack.engine.state_pull(stack.call)
+        state_json = _recorded_state(bench, ref, stack)
         state_seconds = time.monotonic() - t_state
         if options.separate_refresh_only:
             refresh = stack.engine.plan(
@@ -225,6 +222,24 @@ def _check_stack(
         ),
         findings=found,
     )
+
+
+def _recorded_state(bench: Workbench, ref: StackRef, stack: PreparedStack) -> dict[str, Any] | None:
+    """The recorded plane. For a registered S3 stack: the state object itself, read
+    with the stack's own credentials (what `state pull` returns, without starting
+    Terraform and its provider again); otherwise `terraform state pull`."""
+    if ref.unit is None:
+        return stack.engine.state_pull(stack.call)
+    spec = ref.unit.spec.state
+    raw = inventory.read_state_object(
+        spec.bucket, spec.key, bench.credentials(ref), bench.target.with_region(spec.region)
+    )
+    if raw is None:
+        return None
+    data = load_json(raw, spec.uri)
+    if not isinstance(data, dict):
+        raise TerraformFormatError(f"{spec.uri}: the state is not a JSON object")
+    return data
 
 
 def _providers_from_plan(plan_json: dict[str, Any]) -> dict[str, str]:
