@@ -29,9 +29,12 @@ shared provider file, one registry entry per stack and the repository's
 It prints wall times, the ratio naive/iacdrift, iacdrift's per-stack
 orchestration overhead (wall x parallel minus Terraform's own call seconds, per
 stack, as a % of Terraform's time per stack), CPU seconds per side (Terraform
-children, the moto server, this process), per-call means, and peak memory,
-with PASS/MISS against the targets: ratio >= 3x, overhead < 5%. The machine
-may be shared: the load average before and after is printed too.
+children, the moto server, this process) with the ratio that CPU cost allows
+on this machine, per-call means, a per-call profile of one stack (``--no-profile``
+skips it) and peak memory, with PASS/MISS against the targets: ratio >= 3x,
+overhead < 5%. The machine may be shared: the CPU other processes used during
+each side is printed, with a warning when it distorts the figures
+(``--wait-for-quiet`` waits for a low load average first). See bench/README.md.
 It is a measurement, not a test: it always exits 0.
 """
 
@@ -894,7 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--naive-without-lock-file",
         action="store_true",
-        help="Do not give the naive loop the lock file (Terraform then ignores the cache).",
+        help="Give the naive loop no lock file (the example stacks commit none); by "
+        "default it gets the one the warm-up init wrote, as a user would commit it.",
     )
     parser.add_argument(
         "--wait-for-quiet",

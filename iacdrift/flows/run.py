@@ -15,6 +15,7 @@ the lock file that warm-up produced, so Terraform only links from the cache.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -44,6 +45,8 @@ from iacdrift.flows.workbench import StackRef, Workbench, prepared
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack
 from iacdrift.store.history import HistoryStore
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, StackResult | None, int, int], None]
 
@@ -199,6 +202,22 @@ class _Run:
             with self.guard:
                 self.skipped.append(SkippedStack(stack=ref.name, reason=exc.message))
             return None
+        except IacdriftError as exc:
+            # E.g. the lease table unreachable: this stack is unknown, the others go on.
+            return self._error(ref, exc.message)
+        except Exception as exc:
+            # A bug must not take the whole run down: this stack is ERROR, others proceed.
+            log.exception("%s: unexpected failure", ref.name)
+            return self._error(ref, f"{ref.name}: unexpected {type(exc).__name__}: {exc}")
+
+    def _error(self, ref: StackRef, reason: str) -> StackResult:
+        return StackResult(
+            stack=ref.name,
+            status=StackStatus.ERROR,
+            reason=reason,
+            checkedAt=self.options.clock(),
+            timings=Timings(),
+        )
 
     def _lease_table(self) -> str:
         table = self.bench.project.settings.leaseTable

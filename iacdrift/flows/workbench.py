@@ -6,9 +6,11 @@ each flow (plan, check, run, sandbox up) prepares stacks the same way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
+import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -152,13 +154,16 @@ class Workbench:
         path = self.project.resolve_path(".iacdrift/fingerprint.salt")
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Write a private temp file, then link it into place: a concurrent reader
+            # sees either no salt file or a complete one, never an empty one.
+            fd, tmp = tempfile.mkstemp(prefix=".salt-", dir=path.parent)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another iacdrift process made it first
-            else:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(secrets.token_bytes(32))
+                with contextlib.suppress(FileExistsError):  # another process won
+                    path.hardlink_to(tmp)
+            finally:
+                Path(tmp).unlink()
         return path.read_bytes()
 
     def inventory_credentials(self, account_id: str | None = None) -> AwsCredentials:
