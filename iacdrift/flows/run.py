@@ -138,15 +138,19 @@ class _Run:
         self.skipped: list[SkippedStack] = []
 
     def _wait_for_slot(self, endpoint: str) -> bool:
-        while True:
-            with self.guard:
-                now = time.monotonic()
-                if not self.breaker.allow(endpoint, now):
-                    return False
-                wait = self.limiter.reserve(endpoint, now)
-            if wait <= 0:
-                return True
+        """False when the endpoint's circuit is open; else wait for our start slot.
+
+        A reservation is taken once and then honoured: reserving again after the
+        wait would push the bucket further negative and starve the workers.
+        """
+        with self.guard:
+            now = time.monotonic()
+            if not self.breaker.allow(endpoint, now):
+                return False
+            wait = self.limiter.reserve(endpoint, now)
+        if wait > 0:
             time.sleep(wait)
+        return True
 
     def _circuit_open(self, ref: StackRef, endpoint: str) -> StackResult:
         reason = (

@@ -60,3 +60,10 @@ def test_transient_and_endpoint_failures_are_told_apart() -> None:
     assert not is_transient("AccessDenied: not authorized to perform s3:GetObject")
     assert is_endpoint_failure("dial tcp 127.0.0.1:1: connect: connection refused")
     assert not is_endpoint_failure("ThrottlingException: Rate exceeded")
+
+
+def test_reservations_queue_up_instead_of_starving() -> None:
+    """Three workers reserving at once wait 0, 0, 0.25 s: each reservation is final."""
+    limiter = RateLimiter(rate=4.0, burst=2)
+    waits = [limiter.reserve("e", 0.0) for _ in range(5)]
+    assert waits == [0.0, 0.0, 0.25, 0.5, 0.75]
