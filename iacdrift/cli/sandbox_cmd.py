@@ -28,6 +28,7 @@ def sandbox_group() -> None:
     \b
     Example:
       iacdrift sandbox up && iacdrift sandbox drift sg-open-ssh
+      iacdrift sandbox drift break-glass   # with CloudTrail records and an incident
     """
 
 
@@ -111,27 +112,61 @@ def down_command(config_path: Path | None, registry_dir: Path | None) -> int:
 
 @sandbox_group.command("drift")
 @click.argument("scenario", required=False)
-@click.option("--list", "list_only", is_flag=True, help="List the scenarios, one line each.")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and what they write.")
+@click.option(
+    "--actor",
+    metavar="NAME|ARN",
+    default=None,
+    help="Who makes the change, as CloudTrail will show it: human, break-glass, "
+    "controller, rotation, pipeline (the CI role of the stack), or an ARN "
+    "(assumed-role session, role, user). Default: the scenario's.",
+)
 @config_option
 @registry_option
 def drift_command(
-    scenario: str | None, list_only: bool, config_path: Path | None, registry_dir: Path | None
+    scenario: str | None,
+    list_only: bool,
+    actor: str | None,
+    config_path: Path | None,
+    registry_dir: Path | None,
 ) -> int:
-    """Make a realistic out-of-band change in the sandbox (with boto3, as a human would).
+    """Make a realistic change in the sandbox, with the records that come with it.
+
+    The change is made with boto3 (or, for remote-state-change, a real apply of
+    the upstream stack). moto has no CloudTrail, so the records the real service
+    would deliver for the change are written too: gzipped, to the bucket
+    iacdrift-sandbox-cloudtrail-logs, under the usual
+    AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/ prefix. Scenarios made
+    under a change record (break-glass, approved-change) also file it as
+    changes/<id>.yaml beside iacdrift.yaml.
 
     \b
     Example:
       iacdrift sandbox drift --list
       iacdrift sandbox drift sg-open-ssh
+      iacdrift sandbox drift sg-open-ssh --actor break-glass
+      iacdrift sandbox drift break-glass
+
+    Exit codes: 0 done, 1 failed (unknown scenario or actor, sandbox not up).
     """
     if list_only or scenario is None:
         width = max(len(name) for name in SCENARIOS)
         for name, item in sorted(SCENARIOS.items()):
             stack = item.stack or "(no stack)"
             click.echo(f"{name:<{width}}  {stack:<14} {item.summary}")
+            who = item.actor
+            if who == "pipeline":
+                who = f"pipeline (the {item.pipeline_stack} CI role)"
+            click.echo(f"{'':<{width}}  {'':<14} actor {who}; writes {item.writes()}")
         return ExitCode.OK
     project = load_project(config_path, registry_dir)
-    click.echo(f"{scenario}: {flow.drift(project, scenario)}")
+    report = flow.drift(project, scenario, actor=actor)
+    click.echo(f"{scenario}: {report.message}")
+    click.echo(f"  actor: {report.actor}")
+    if report.cloudtrail:
+        click.echo(f"  cloudtrail: {report.cloudtrail}")
+    for path in report.change_records:
+        click.echo(f"  change record: {path}")
     return ExitCode.OK
 
 

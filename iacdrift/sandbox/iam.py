@@ -162,9 +162,20 @@ def stack_policy(access: StackAccess) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def inventory_policy(state_buckets: Iterable[str]) -> dict[str, Any]:
-    """List and describe the estate; read (never write) every state."""
+def inventory_policy(
+    state_buckets: Iterable[str], audit_buckets: Iterable[str] = ()
+) -> dict[str, Any]:
+    """List and describe the estate; read (never write) every state and the audit logs."""
     buckets = sorted(set(state_buckets))
+    logs = sorted(set(audit_buckets))
+    audit = (
+        [
+            _statement("ReadAuditLogs", ["s3:GetObject"], [f"arn:aws:s3:::{b}/*" for b in logs]),
+            _statement("ListAuditLogs", ["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in logs]),
+        ]
+        if logs
+        else []
+    )
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -186,6 +197,7 @@ def inventory_policy(state_buckets: Iterable[str]) -> dict[str, Any]:
             _statement(
                 "ListStateBuckets", ["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in buckets]
             ),
+            *audit,
         ],
     }
 
@@ -219,7 +231,10 @@ class RoleSpec:
 
 
 def role_specs(
-    stacks: Sequence[StackAccess], inventory_roles: Iterable[str], state_buckets: Iterable[str]
+    stacks: Sequence[StackAccess],
+    inventory_roles: Iterable[str],
+    state_buckets: Iterable[str],
+    audit_buckets: Iterable[str] = (),
 ) -> list[RoleSpec]:
     """Every role to provision, sorted by ARN."""
     specs = [
@@ -227,7 +242,7 @@ def role_specs(
     ]
     buckets = sorted(set(state_buckets))
     specs.extend(
-        RoleSpec(arn, "iacdrift: read-only inventory", inventory_policy(buckets))
+        RoleSpec(arn, "iacdrift: read-only inventory", inventory_policy(buckets, audit_buckets))
         for arn in sorted(set(inventory_roles))
     )
     return sorted(specs, key=lambda spec: spec.arn)

@@ -1,5 +1,5 @@
-# prod app: its own tier, admitted from the web tier that prod-network owns
-# (read through terraform_remote_state).
+# prod app: its own tier, admitted from the web tier and the office networks that
+# prod-network owns and exports (read through terraform_remote_state).
 
 terraform {
   required_version = ">= 1.5"
@@ -39,6 +39,7 @@ module "app_sg" {
   description = "prod app tier, reachable from the web tier"
   ingress = [
     { description = "app from web", port = 8080, protocol = "tcp", cidr_blocks = [], security_groups = [data.terraform_remote_state.network.outputs.web_security_group_id] },
+    { description = "app admin from office", port = 8081, protocol = "tcp", cidr_blocks = data.terraform_remote_state.network.outputs.office_cidr_blocks, security_groups = [] },
   ]
   tags = { environment = "prod", tier = "app" }
 }

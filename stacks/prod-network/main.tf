@@ -1,4 +1,5 @@
-# prod network: the public web tier, an admin tier and the database tier.
+# prod network: the public web tier, an admin tier (office networks only) and the
+# database tier.
 
 terraform {
   required_version = ">= 1.5"
@@ -16,7 +17,19 @@ terraform {
   }
 }
 
+# The office networks: published by corporate IT as a managed prefix list, outside
+# Terraform (in the sandbox, `iacdrift sandbox up` creates it). The admin tier
+# admits them, and prod-app reads them through the `office_cidr_blocks` output.
+data "aws_ec2_managed_prefix_list" "office" {
+  filter {
+    name   = "prefix-list-name"
+    values = ["corp-office-networks"]
+  }
+}
+
 locals {
+  office_cidr_blocks = sort([for entry in data.aws_ec2_managed_prefix_list.office.entries : entry.cidr])
+
   tiers = {
     web = {
       description = "prod public web tier"
@@ -28,7 +41,7 @@ locals {
     admin = {
       description = "prod admin tier, office network only"
       ingress = [
-        { description = "admin console", port = 8443, protocol = "tcp", cidr_blocks = ["10.20.0.0/16"], security_groups = [] },
+        { description = "admin console", port = 8443, protocol = "tcp", cidr_blocks = local.office_cidr_blocks, security_groups = [] },
       ]
     }
   }
@@ -61,4 +74,9 @@ output "web_security_group_id" {
 
 output "db_security_group_id" {
   value = module.db.id
+}
+
+output "office_cidr_blocks" {
+  description = "The office networks (corporate IT's prefix list), sorted."
+  value       = local.office_cidr_blocks
 }
