@@ -24,7 +24,10 @@ shared provider file, one registry entry per stack and the repository's
     (plugin cache, provider mirror) and the lock file a user would commit;
   - iacdrift: ``iacdrift.flows.run.run`` with ``--all --max-parallel P`` through
     the flow API (the same call ``iacdrift run`` makes, minus rendering), with a
-    fresh Workbench per round so every stack's STS exchange is paid.
+    fresh Workbench per run so every stack's STS exchange is paid; twice per
+    round: "cold" (a first run: the persistent working copies and saved lock
+    files are removed before it, so every stack is copied and initialised) and
+    "warm" (the next run, which reuses them), each with its own PASS/MISS.
 
 It prints wall times, the ratio naive/iacdrift, iacdrift's per-stack
 orchestration overhead (wall x parallel minus Terraform's own call seconds, per
@@ -73,6 +76,10 @@ from iacdrift.sandbox import server as sandbox_server  # noqa: E402
 from iacdrift.store.history import HistoryStore  # noqa: E402
 
 RATIO_TARGET = 3.0
+KIND_LABELS = {
+    "cold": "first run: fresh working copies, init per stack",
+    "warm": "steady state: the next run, working copies reused while unchanged",
+}
 OVERHEAD_TARGET_PERCENT = 5.0
 ACCOUNT = "123456789012"
 STATE_BUCKET = sandbox_server.STATE_BUCKET
@@ -506,6 +513,7 @@ class NaiveRound:
 
 @dataclass
 class IacdriftRound:
+    kind: str = "cold"  # "cold": no working copies or saved lock files; "warm": a second run
     wall: float = 0.0
     report: RunReport | None = None
     cpu: Cpu = field(default_factory=Cpu)
@@ -748,8 +756,22 @@ def profile_calls(
 # --- iacdrift run -----------------------------------------------------------------
 
 
-def run_iacdrift(project: Project, max_parallel: int, work: Path, moto_pid: int) -> IacdriftRound:
-    result = IacdriftRound()
+# What a first run in a project finds missing and a second run reuses.
+RUN_CACHES = (".iacdrift/workdirs", ".iacdrift/locks")
+
+
+def forget_run_caches(project: Project) -> None:
+    """Make the next run a first (cold) one: no working copies, no saved lock files."""
+    for relative in RUN_CACHES:
+        shutil.rmtree(project.resolve_path(relative), ignore_errors=True)
+
+
+def run_iacdrift(
+    project: Project, max_parallel: int, work: Path, moto_pid: int, kind: str
+) -> IacdriftRound:
+    if kind == "cold":
+        forget_run_caches(project)
+    result = IacdriftRound(kind=kind)
     history_file = work / "history.sqlite"
     with cpu_meter(moto_pid, result.cpu):
         started = time.monotonic()
@@ -833,7 +855,10 @@ def print_profile(calls: list[Call]) -> None:
 
 
 def print_iacdrift(round_no: int, rnd: IacdriftRound, stacks: int, parallel: int) -> None:
-    print(f"iacdrift #{round_no}           {rnd.wall:.1f} s wall (max-parallel {parallel})")
+    print(
+        f"iacdrift #{round_no} {rnd.kind:<5}     {rnd.wall:.1f} s wall (max-parallel {parallel}; "
+        f"{KIND_LABELS[rnd.kind]})"
+    )
     if rnd.error:
         print(f"  failed: {rnd.error}")
     results = rnd.results
@@ -960,8 +985,9 @@ def main(argv: list[str] | None = None) -> int:
             naive_lock = None if args.naive_without_lock_file else lock_file
 
             for round_no in range(1, args.rounds + 1):
+                # iacdrift: a first (cold) run, then the next (warm) run right after it.
                 naive_first = round_no % 2 == 1
-                order = ("naive", "iacdrift") if naive_first else ("iacdrift", "naive")
+                order = ("naive", "cold", "warm") if naive_first else ("cold", "warm", "naive")
                 for side in order:
                     wait_for_quiet(args.wait_for_quiet)
                     if side == "naive":
@@ -969,7 +995,7 @@ def main(argv: list[str] | None = None) -> int:
                         naive_rounds.append(naive)
                         print_naive(round_no, naive, args.stacks, drifted)
                     else:
-                        rnd = run_iacdrift(project, args.max_parallel, work, moto_pid)
+                        rnd = run_iacdrift(project, args.max_parallel, work, moto_pid, side)
                         iacdrift_rounds.append(rnd)
                         print_iacdrift(round_no, rnd, args.stacks, args.max_parallel)
                     sys.stdout.flush()
@@ -1006,58 +1032,52 @@ def summarize(
     memory: Memory,
     load: tuple[float, float],
 ) -> None:
-    stacks, parallel = args.stacks, args.max_parallel
+    """The figures and PASS/MISS of each iacdrift kind (cold first run, warm next run)
+    against the naive loop; a kind without a complete round is a MISS."""
+    stacks = args.stacks
     print()
     print(f"stacks               {stacks} x {args.resources} resources; drifted {len(drifted)}")
     print(f"load average         {load[0]:.2f} before, {load[1]:.2f} after (1 min, 2 cores)")
-    good = [r for r in iacdrift_rounds if r.report is not None and r.error is None]
-    if not naive_rounds or not good:
-        print("no complete round of both sides: nothing to compare")
-        print(f"target ratio >= {RATIO_TARGET:.0f}x       MISS")
-        print(f"target overhead < {OVERHEAD_TARGET_PERCENT:.0f}%     MISS")
-        return
-    naive_wall = statistics.median(r.wall for r in naive_rounds)
-    best = min(good, key=lambda r: r.wall)
-    iacdrift_wall = statistics.median(r.wall for r in good)
-    ratio = naive_wall / iacdrift_wall
-    tf = statistics.median(r.terraform_seconds for r in good)
-    overhead = (iacdrift_wall * parallel - tf) / stacks
-    tf_per_stack = tf / stacks
-    percent = 100.0 * overhead / tf_per_stack if tf_per_stack else float("inf")
-    naive_detected = len(naive_rounds[-1].drifted)
-    run_detected = sum(1 for r in best.results if r.status is StackStatus.DRIFTED)
-    rounds = f" (median of {len(naive_rounds)})" if len(naive_rounds) > 1 else ""
-    print(f"naive wall           {naive_wall:.1f} s{rounds}; {naive_wall / stacks:.2f} s/stack")
-    print(
-        f"iacdrift wall        {iacdrift_wall:.1f} s{rounds}; {iacdrift_wall / stacks:.2f} s/stack "
-        f"(--all --max-parallel {parallel}, flow API in this process)"
-    )
-    print(f"drift found          naive {naive_detected} stacks, iacdrift {run_detected} stacks")
-    print(f"ratio naive/iacdrift {ratio:.2f}x")
-    cores = os.cpu_count() or 1
-    cpu_per_stack = statistics.median(r.cpu.total for r in good) / stacks
-    naive_cpu_per_stack = statistics.median(r.cpu.total for r in naive_rounds) / stacks
-    usable = min(cores, parallel)
-    ceiling = naive_wall / (cpu_per_stack * stacks / usable)
-    budget = naive_wall / stacks * usable / RATIO_TARGET
-    print(
-        f"cpu per stack        naive {naive_cpu_per_stack:.2f} s, iacdrift {cpu_per_stack:.2f} s "
-        f"(Terraform, moto and this process); on {usable} cores iacdrift can be at most "
-        f"{ceiling:.2f}x faster at this CPU cost; {RATIO_TARGET:.0f}x needs <= {budget:.2f} "
-        "CPU-s per stack"
-    )
+    if not naive_rounds:
+        print("no complete naive round: nothing to compare")
+    else:
+        naive_wall = statistics.median(r.wall for r in naive_rounds)
+        rounds = f" (median of {len(naive_rounds)})" if len(naive_rounds) > 1 else ""
+        naive_cpu = statistics.median(r.cpu.total for r in naive_rounds) / stacks
+        print(
+            f"naive wall           {naive_wall:.1f} s{rounds}; {naive_wall / stacks:.2f} s/stack; "
+            f"{naive_cpu:.2f} CPU-s/stack; drift found in {len(naive_rounds[-1].drifted)} stacks"
+        )
+    verdicts: list[str] = []
+    for kind in ("cold", "warm"):
+        good = [
+            r
+            for r in iacdrift_rounds
+            if r.kind == kind and r.report is not None and r.error is None
+        ]
+        print()
+        print(f"iacdrift {kind}: {KIND_LABELS[kind]}")
+        if not naive_rounds or not good:
+            print("  no complete round of both sides: nothing to compare")
+            ratio_ok = overhead_ok = False
+        else:
+            ratio_ok, overhead_ok = _summarize_kind(args, naive_rounds, good)
+        verdicts.append(
+            f"{kind:<4} target ratio >= {RATIO_TARGET:.0f}x       {'PASS' if ratio_ok else 'MISS'}"
+        )
+        verdicts.append(
+            f"{kind:<4} target overhead < {OVERHEAD_TARGET_PERCENT:.0f}%     "
+            f"{'PASS' if overhead_ok else 'MISS'}"
+        )
     sides: list[tuple[Cpu, float]] = [(r.cpu, r.wall) for r in naive_rounds]
-    sides += [(r.cpu, r.wall) for r in good]
-    others = max(cpu.others / wall for cpu, wall in sides if wall)
+    sides += [(r.cpu, r.wall) for r in iacdrift_rounds if r.wall]
+    print()
+    others = max((cpu.others / wall for cpu, wall in sides if wall), default=0.0)
     if others > 0.25:
         print(
             f"WARNING              other processes took up to {others:.2f} cores during a timed "
             "side: the machine is shared and these figures are distorted; rerun when it is quiet"
         )
-    print(
-        f"overhead per stack   {overhead:.2f} s = {percent:.1f}% of Terraform's own "
-        f"{tf_per_stack:.2f} s/stack (wall x {parallel} - init+plan+show+state seconds)"
-    )
     # Resetting VmHWM (clear_refs) resets ru_maxrss too: take the max over the sides.
     self_peak = max(
         memory.setup,
@@ -1071,20 +1091,62 @@ def summarize(
         f"child starts at its parent's peak, so this only bounds them); moto server "
         f"{memory.moto:.0f} MB"
     )
-    for side, rounds_of_side in (("iacdrift", good), ("naive", naive_rounds)):
-        cpus = [r.cpu for r in rounds_of_side]
+    groups: list[tuple[str, list[Cpu]]] = [
+        (f"iacdrift {kind}", [r.cpu for r in iacdrift_rounds if r.kind == kind and r.wall])
+        for kind in ("cold", "warm")
+    ]
+    groups.append(("naive", [r.cpu for r in naive_rounds]))
+    for side, cpus in groups:
+        if not cpus:
+            continue
         print(
-            f"  during {side:<9}    this process {max(c.own_peak_rss_mb for c in cpus):.0f} MB "
+            f"  during {side:<14} this process {max(c.own_peak_rss_mb for c in cpus):.0f} MB "
             f"(VmHWM, reset per side); process tree "
             f"{max(c.tree_peak_rss_mb for c in cpus):.0f} MB (sum of RSS, sampled every 0.2 s); "
             f"largest Terraform process {max(c.child_peak_rss_mb for c in cpus):.0f} MB"
         )
-    ratio_ok = ratio >= RATIO_TARGET
-    overhead_ok = percent < OVERHEAD_TARGET_PERCENT
-    print(f"target ratio >= {RATIO_TARGET:.0f}x       {'PASS' if ratio_ok else 'MISS'}")
+    for line in verdicts:
+        print(line)
+
+
+def _summarize_kind(
+    args: argparse.Namespace, naive_rounds: list[NaiveRound], good: list[IacdriftRound]
+) -> tuple[bool, bool]:
+    """Print one iacdrift kind against the naive loop; (ratio met, overhead met)."""
+    stacks, parallel = args.stacks, args.max_parallel
+    naive_wall = statistics.median(r.wall for r in naive_rounds)
+    best = min(good, key=lambda r: r.wall)
+    iacdrift_wall = statistics.median(r.wall for r in good)
+    ratio = naive_wall / iacdrift_wall
+    tf = statistics.median(r.terraform_seconds for r in good)
+    overhead = (iacdrift_wall * parallel - tf) / stacks
+    tf_per_stack = tf / stacks
+    percent = 100.0 * overhead / tf_per_stack if tf_per_stack else float("inf")
+    run_detected = sum(1 for r in best.results if r.status is StackStatus.DRIFTED)
+    rounds = f" (median of {len(good)})" if len(good) > 1 else ""
     print(
-        f"target overhead < {OVERHEAD_TARGET_PERCENT:.0f}%     {'PASS' if overhead_ok else 'MISS'}"
+        f"  wall               {iacdrift_wall:.1f} s{rounds}; {iacdrift_wall / stacks:.2f} s/stack "
+        f"(--all --max-parallel {parallel}, flow API in this process)"
     )
+    print(f"  drift found        {run_detected} stacks")
+    print(f"  ratio naive/iacdrift {ratio:.2f}x")
+    cores = os.cpu_count() or 1
+    cpu_per_stack = statistics.median(r.cpu.total for r in good) / stacks
+    own_per_stack = statistics.median(r.cpu.own for r in good) / stacks
+    usable = min(cores, parallel)
+    ceiling = naive_wall / (cpu_per_stack * stacks / usable)
+    budget = naive_wall / stacks * usable / RATIO_TARGET
+    print(
+        f"  cpu per stack      {cpu_per_stack:.2f} s (Terraform, moto and this process; this "
+        f"process {own_per_stack:.2f} s); on {usable} cores iacdrift can be at most "
+        f"{ceiling:.2f}x faster at this CPU cost; {RATIO_TARGET:.0f}x needs <= {budget:.2f} "
+        "CPU-s per stack"
+    )
+    print(
+        f"  overhead per stack {overhead:.2f} s = {percent:.1f}% of Terraform's own "
+        f"{tf_per_stack:.2f} s/stack (wall x {parallel} - init+plan+show+state seconds)"
+    )
+    return ratio >= RATIO_TARGET, percent < OVERHEAD_TARGET_PERCENT
 
 
 if __name__ == "__main__":

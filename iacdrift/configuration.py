@@ -12,16 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hcl2
-
 from iacdrift.core.hclvalues import unquote
-from iacdrift.engine.workspace import local_module_dirs
+from iacdrift.engine.workspace import local_module_dirs, parse_hcl
 
 
 def _parse(path: Path) -> dict[str, Any]:
-    with path.open(encoding="utf-8") as handle:
-        parsed: dict[str, Any] = hcl2.load(handle)
-    return parsed
+    # Cached while the file is unchanged: a run reads each file for several purposes.
+    return parse_hcl(path)
 
 
 def remote_state_reads(stack_dir: Path) -> set[tuple[str, str]]:

@@ -10,11 +10,14 @@ credentials, when the settings allow it, is an explicit step in
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import botocore.config
+import botocore.loaders
 import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -88,15 +91,68 @@ _RETRIES = botocore.config.Config(
 )
 
 
+# Building a client is costly (a new botocore session parses the endpoint rules and
+# the service model again: ~60 ms CPU and a few MB each). So: ONE data loader for
+# every session of this process (its parsed models are immutable and shared), and a
+# bounded cache of clients per (identity, service, target). boto3 clients are safe
+# to share between threads; the cache never hands one identity's client to another.
+CLIENT_CACHE_SIZE = 32
+_lock = threading.Lock()
+_loader: botocore.loaders.Loader | None = None
+_clients: OrderedDict[tuple[str, str, str | None, str, str, str | None], Any] = OrderedDict()
+
+
+def isolated_botocore_session() -> botocore.session.Session:
+    """A botocore session that reads nothing from the environment or ~/.aws and
+    shares this process's parsed service models."""
+    global _loader
+    core = botocore.session.Session(session_vars=ISOLATED_SESSION_VARS)
+    with _lock:
+        if _loader is None:
+            _loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _loader)
+    return core
+
+
 def client(service: str, credentials: AwsCredentials, target: Target) -> Any:
-    """A boto3 client for one service, one identity, one target."""
+    """A boto3 client for one service, one identity, one target (cached, thread-safe)."""
+    key = (
+        credentials.access_key_id,
+        credentials.secret_access_key,
+        credentials.session_token,
+        service,
+        target.region,
+        target.endpoint_url,
+    )
+    with _lock:
+        found = _clients.get(key)
+        if found is not None:
+            _clients.move_to_end(key)
+            return found
+    made = _new_client(service, credentials, target)
+    with _lock:
+        found = _clients.setdefault(key, made)
+        _clients.move_to_end(key)
+        while len(_clients) > CLIENT_CACHE_SIZE:
+            _clients.popitem(last=False)
+    return found
+
+
+def _new_client(service: str, credentials: AwsCredentials, target: Target) -> Any:
     session = boto3.session.Session(
-        botocore_session=botocore.session.Session(session_vars=ISOLATED_SESSION_VARS),
+        botocore_session=isolated_botocore_session(),
         aws_access_key_id=credentials.access_key_id,
         aws_secret_access_key=credentials.secret_access_key,
         aws_session_token=credentials.session_token,
         region_name=target.region,
     )
+    # boto3 appends its own data directory to the loader's search path per session:
+    # with one shared loader that list would grow with every client (and each model
+    # lookup walks it).
+    with _lock:
+        paths = session._loader.search_paths
+        paths[:] = list(dict.fromkeys(paths))
     config = _RETRIES
     if target.endpoint_url and service == "s3":
         config = config.merge(botocore.config.Config(s3={"addressing_style": "path"}))

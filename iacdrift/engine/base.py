@@ -81,6 +81,27 @@ class PlanRun:
     record: CallRecord
 
 
+@dataclass(frozen=True)
+class PlanReading:
+    """A plan and its JSON, read in one go (the plan file is gone by then).
+
+    ``init`` is None when the working directory was already initialised.
+    """
+
+    init: CallRecord | None
+    plan: PlanRun
+    plan_json: dict[str, Any]
+    show_seconds: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One Terraform command of a sequence, and the exit codes that let it go on."""
+
+    args: tuple[str, ...]
+    ok: frozenset[int] = frozenset({0})
+
+
 class TerraformEngine(Protocol):
     """What iacdrift needs from Terraform/OpenTofu."""
 
@@ -100,6 +121,15 @@ class TerraformEngine(Protocol):
 
     def apply(self, call: StackCall, plan_file: Path | None = None) -> CallRecord: ...
 
+    def plan_and_show(
+        self,
+        call: StackCall,
+        *,
+        init: bool,
+        refresh_only: bool = False,
+        plan_file: str = "iacdrift.tfplan",
+    ) -> PlanReading: ...
+
 
 class CliEngine:
     """Shared implementation: argv building, environment, diagnostics, errors."""
@@ -110,7 +140,14 @@ class CliEngine:
         self.program = tuple(program)
 
     # -- the one place a Terraform process is started -------------------------
-    def _run(self, call: StackCall, args: Sequence[str]) -> ProcessResult:
+    def _run(
+        self,
+        call: StackCall,
+        args: Sequence[str],
+        *,
+        label: str | None = None,
+        timeout: float | None = None,
+    ) -> ProcessResult:
         tmp = private_dir(call.scratch_parent, "iacdrift-tmp-")
         try:
             home = tmp / "home"
@@ -124,11 +161,14 @@ class CliEngine:
             )
             try:
                 return run_process(
-                    [*self.program, *args], cwd=call.workdir, env=env, timeout=call.timeout
+                    [*self.program, *args],
+                    cwd=call.workdir,
+                    env=env,
+                    timeout=call.timeout if timeout is None else timeout,
                 )
             except ProcessTimeoutError as exc:
                 raise TerraformTimeoutError(
-                    f"{call.stack}: terraform {args[0]} ran past its timeout of "
+                    f"{call.stack}: terraform {label or args[0]} ran past its timeout of "
                     f"{exc.timeout:g}s and was stopped; raise terraform.timeout in "
                     "iacdrift.yaml or check the endpoint"
                 ) from exc
@@ -167,6 +207,10 @@ class CliEngine:
     # One `version` call per executable per process: it does not change between stacks.
     _versions: ClassVar[dict[tuple[str, ...], EngineVersion]] = {}
 
+    def known_version(self) -> EngineVersion | None:
+        """The version, if this process asked this executable already (no process)."""
+        return self._versions.get(self.program)
+
     def version(self, call: StackCall) -> EngineVersion:
         cached = self._versions.get(self.program)
         if cached is not None:
@@ -190,14 +234,14 @@ class CliEngine:
         self._versions[self.program] = found
         return found
 
-    def init(self, call: StackCall) -> CallRecord:
+    @staticmethod
+    def _init_step(call: StackCall) -> Step:
         args = ["init", "-input=false", "-no-color", f"-lock-timeout={call.lock_timeout}"]
         args += [f"-backend-config={k}={v}" for k, v in sorted(call.backend_config.items())]
-        return self._record("init", self._checked(call, args))
+        return Step(tuple(args))
 
-    def plan(
-        self, call: StackCall, *, refresh_only: bool = False, plan_file: str = "iacdrift.tfplan"
-    ) -> PlanRun:
+    @staticmethod
+    def _plan_step(call: StackCall, *, refresh_only: bool, plan_file: str) -> Step:
         args = [
             "plan",
             "-input=false",
@@ -208,7 +252,31 @@ class CliEngine:
         ]
         if refresh_only:
             args.append("-refresh-only")
-        result = self._checked(call, args, ok=frozenset({0, 2}))
+        return Step(tuple(args), frozenset({0, 2}))
+
+    @staticmethod
+    def _show_step(plan_file: Path | str) -> Step:
+        return Step(("show", "-json", "-no-color", str(plan_file)))
+
+    def _steps(self, call: StackCall, steps: Sequence[Step]) -> list[ProcessResult]:
+        """Run commands of one stack in order; the first that fails raises.
+
+        One process per command here; the embedded engine runs them all in one.
+        """
+        return [self._checked(call, step.args, step.ok) for step in steps]
+
+    def init(self, call: StackCall) -> CallRecord:
+        return self._record("init", self._steps(call, [self._init_step(call)])[0])
+
+    def plan(
+        self, call: StackCall, *, refresh_only: bool = False, plan_file: str = "iacdrift.tfplan"
+    ) -> PlanRun:
+        step = self._plan_step(call, refresh_only=refresh_only, plan_file=plan_file)
+        return self._plan_run(call, self._steps(call, [step])[0], refresh_only, plan_file)
+
+    def _plan_run(
+        self, call: StackCall, result: ProcessResult, refresh_only: bool, plan_file: str
+    ) -> PlanRun:
         return PlanRun(
             outcome=PlanOutcome.from_exit_code(result.returncode),
             plan_file=call.workdir / plan_file,
@@ -217,12 +285,43 @@ class CliEngine:
         )
 
     def show_json(self, call: StackCall, plan_file: Path) -> dict[str, Any]:
-        result = self._checked(call, ["show", "-json", "-no-color", str(plan_file)])
+        return self._plan_json(call, self._steps(call, [self._show_step(plan_file)])[0])
+
+    @staticmethod
+    def _plan_json(call: StackCall, result: ProcessResult) -> dict[str, Any]:
         # load_json: a 40 MB plan parses 3x faster without the GC walking it.
         data = load_json(result.stdout, f"{call.stack}: show -json of the plan")
         if not isinstance(data, dict):
             raise TerraformFormatError(f"{call.stack}: `show -json` is not a JSON object")
         return data
+
+    def plan_and_show(
+        self,
+        call: StackCall,
+        *,
+        init: bool,
+        refresh_only: bool = False,
+        plan_file: str = "iacdrift.tfplan",
+    ) -> PlanReading:
+        """[init,] plan and show -json as one sequence; the plan file (it holds
+        secrets in cleartext) is deleted before this returns, failed or not."""
+        steps = [self._init_step(call)] if init else []
+        steps += [
+            self._plan_step(call, refresh_only=refresh_only, plan_file=plan_file),
+            self._show_step(plan_file),
+        ]
+        try:
+            results = self._steps(call, steps)
+        finally:
+            (call.workdir / plan_file).unlink(missing_ok=True)
+        init_record = self._record("init", results[0]) if init else None
+        plan_result, show_result = results[-2], results[-1]
+        return PlanReading(
+            init=init_record,
+            plan=self._plan_run(call, plan_result, refresh_only, plan_file),
+            plan_json=self._plan_json(call, show_result),
+            show_seconds=show_result.seconds,
+        )
 
     def state_pull(self, call: StackCall) -> dict[str, Any] | None:
         """The recorded state, or None when the stack has no state yet."""

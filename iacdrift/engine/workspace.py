@@ -8,12 +8,18 @@ the same relative place, so the copy initialises exactly like the original.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
 
 import hcl2
 
@@ -22,6 +28,37 @@ from iacdrift.core.hclvalues import unquote
 # Never copied: Terraform's own scratch files and anything that can hold secrets.
 _SKIP_NAMES = {".terraform", ".git", "terraform.tfstate", "terraform.tfstate.backup"}
 _SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
+
+
+# Parsed HCL files by content: one run reads each stack's files for several purposes
+# (copy, provider requirements, desired plane, types) and python-hcl2 is slow, while
+# reading and hashing a file is not. Keyed by content, not by mtime (file times are
+# coarse: two writes within a few milliseconds can share one). Bounded; the parsed
+# dicts are shared, never mutate them.
+_PARSE_CACHE_SIZE = 2048
+_parsed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def parse_hcl(path: Path) -> dict[str, Any]:
+    """One HCL file parsed by python-hcl2 (cached by content).
+
+    Raises OSError for an unreadable file and what python-hcl2 raises for a file it
+    cannot parse.
+    """
+    text = path.read_text(encoding="utf-8")
+    key = hashlib.sha256(text.encode("utf-8")).digest()
+    with _parsed_lock:
+        found = _parsed.get(key)
+        if found is not None:
+            _parsed.move_to_end(key)
+            return found
+    parsed: dict[str, Any] = hcl2.loads(text)
+    with _parsed_lock:
+        _parsed[key] = parsed
+        while len(_parsed) > _PARSE_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    return parsed
 
 
 def local_module_dirs(module_dir: Path) -> set[Path]:
@@ -35,8 +72,7 @@ def local_module_dirs(module_dir: Path) -> set[Path]:
         seen.add(current)
         for tf_file in sorted(current.glob("*.tf")):
             try:
-                with tf_file.open(encoding="utf-8") as handle:
-                    parsed = hcl2.load(handle)
+                parsed = parse_hcl(tf_file)
             except Exception:
                 # A file Terraform itself will reject: let init report it properly.
                 continue
@@ -52,27 +88,55 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {n for n in names if n in _SKIP_NAMES or n.endswith(_SKIP_SUFFIXES)}
 
 
+def _layout(stack_dir: Path) -> tuple[Path, set[Path]]:
+    """(the common parent of the stack and its local modules, those directories)."""
+    dirs = local_module_dirs(stack_dir)
+    return Path(os.path.commonpath([str(d) for d in dirs])), dirs
+
+
+def _stack_files(anchor: Path, dirs: set[Path]) -> Iterator[tuple[Path, PurePath]]:
+    """Every file a working copy gets: (source, path relative to ``anchor``), sorted."""
+    for directory in sorted(dirs):
+        for entry in sorted(directory.iterdir()):
+            if entry.name in _SKIP_NAMES or entry.name.endswith(_SKIP_SUFFIXES):
+                continue
+            if entry.is_file():
+                yield entry, entry.relative_to(anchor)
+            elif entry.is_dir() and entry.resolve() not in dirs:
+                for root, subdirs, files in os.walk(entry, followlinks=True):
+                    subdirs[:] = sorted(set(subdirs) - _ignore(root, subdirs))
+                    for name in sorted(set(files) - _ignore(root, files)):
+                        source = Path(root) / name
+                        yield source, source.relative_to(anchor)
+
+
 def copy_stack(stack_dir: Path, scratch_root: Path) -> Path:
     """Copy a root module and its local modules under ``scratch_root``.
 
     Returns the path of the root module inside the copy.
     """
     stack_dir = stack_dir.resolve()
-    dirs = local_module_dirs(stack_dir)
-    anchor = Path(os.path.commonpath([str(d) for d in dirs]))
+    anchor, dirs = _layout(stack_dir)
     for directory in sorted(dirs):
-        target = scratch_root / directory.relative_to(anchor)
+        (scratch_root / directory.relative_to(anchor)).mkdir(parents=True, exist_ok=True)
+    for source, relative in _stack_files(anchor, dirs):
+        target = scratch_root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Only the module's own files: nested module dirs are copied on their own.
-        target.mkdir(exist_ok=True)
-        for entry in sorted(directory.iterdir()):
-            if entry.name in _SKIP_NAMES or entry.name.endswith(_SKIP_SUFFIXES):
-                continue
-            if entry.is_file():
-                shutil.copy2(entry, target / entry.name)
-            elif entry.is_dir() and entry.resolve() not in dirs:
-                shutil.copytree(entry, target / entry.name, ignore=_ignore, dirs_exist_ok=True)
+        shutil.copy2(source, target)
     return scratch_root / stack_dir.relative_to(anchor)
+
+
+def stack_digest(stack_dir: Path) -> str:
+    """SHA-256 over the names and contents of every file a working copy of the stack
+    gets (root module, local modules, their other files)."""
+    stack_dir = stack_dir.resolve()
+    anchor, dirs = _layout(stack_dir)
+    digest = hashlib.sha256()
+    digest.update(str(stack_dir.relative_to(anchor)).encode() + b"\0")
+    for source, relative in _stack_files(anchor, dirs):
+        digest.update(str(relative).encode() + b"\0")
+        digest.update(hashlib.sha256(source.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def private_dir(parent: Path | None, prefix: str) -> Path:
@@ -135,8 +199,7 @@ def locked_providers(workdir: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        with path.open(encoding="utf-8") as handle:
-            parsed = hcl2.load(handle)
+        parsed = parse_hcl(path)
     except Exception:
         return {}
     found: dict[str, str] = {}
@@ -146,3 +209,114 @@ def locked_providers(workdir: Path) -> dict[str, str]:
             if version:
                 found[unquote(source) or source] = version
     return dict(sorted(found.items()))
+
+
+# --- persistent working directories ------------------------------------------------
+#
+# `init` costs a Terraform process per stack and run. A scheduled run checks the
+# same stacks again and again, mostly unchanged, so each stack keeps ONE initialised
+# working copy under the project's cache (`.iacdrift/workdirs/`, mode 0700), reused
+# while its key is unchanged. The key (made by the caller) covers the stack's files
+# and local modules, the lock file, the backend config, the CLI config and the
+# engine; any change means a fresh copy and a new init.
+#
+# What stays between runs is what init writes: `.terraform/` (provider links into
+# the plugin cache, module records, the backend settings: bucket, key, region,
+# endpoint flags; credentials never go there, they are environment values) and the
+# lock file. Plan files and state files are removed when the copy is taken and when
+# it is given back; callers delete plan files as soon as they are read.
+
+_KEY_FILE = "iacdrift-workdir.key"
+_WORKDIR_SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
+
+
+def _slot_name(name: str, stack_dir: Path) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:60]
+    where = hashlib.sha256(str(stack_dir.resolve()).encode()).hexdigest()[:12]
+    return f"{safe}-{where}"
+
+
+def _scrub(root: Path) -> None:
+    """Remove plan and state files anywhere in a working copy but `.terraform/`."""
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d != ".terraform"]
+        for name in files:
+            if name.endswith(_WORKDIR_SKIP_SUFFIXES):
+                (Path(directory) / name).unlink(missing_ok=True)
+
+
+def _providers_present(workdir: Path) -> bool:
+    """Every provider link of an initialised copy still points at something (the
+    plugin cache may have been emptied since)."""
+    if not (workdir / ".terraform").is_dir():
+        return False
+    providers = workdir / ".terraform" / "providers"
+    for directory, _subdirs, files in os.walk(providers):
+        for name in [*files, *_subdirs]:
+            if not (Path(directory) / name).exists():
+                return False
+    return True
+
+
+@dataclass
+class Workdir:
+    """A persistent working copy of one stack, held exclusively while in use."""
+
+    path: Path  # the root module inside the copy
+    initialised: bool  # init ran here with this key: it may be skipped
+    key: str
+    slot: Path
+
+    def mark_initialised(self) -> None:
+        """Record that init succeeded in this copy for this key."""
+        marker = self.slot / _KEY_FILE
+        tmp = marker.with_suffix(".tmp")
+        relative = self.path.relative_to(self.slot)
+        tmp.write_text(f"{self.key}\n{relative}\n", encoding="utf-8")
+        tmp.replace(marker)
+        self.initialised = True
+
+    def invalidate(self) -> None:
+        """Forget the init: the next use of this copy runs init again."""
+        (self.slot / _KEY_FILE).unlink(missing_ok=True)
+        self.initialised = False
+
+
+@contextmanager
+def persistent_copy(stack_dir: Path, cache_root: Path, name: str, key: str) -> Iterator[Workdir]:
+    """The stack's persistent working copy under ``cache_root``, exclusively ours
+    (a lock file per copy: other threads and processes wait) until the block ends.
+
+    Reused as it is when it was initialised with the same ``key``; otherwise
+    replaced by a fresh copy of the stack (``initialised`` is then False).
+    """
+    stack_dir = stack_dir.resolve()
+    cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cache_root.chmod(0o700)
+    slot = cache_root / _slot_name(name, stack_dir)
+    with (cache_root / f"{slot.name}.lock").open("a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            workdir = _take(stack_dir, slot, key)
+            try:
+                yield workdir
+            finally:
+                _scrub(slot)
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _take(stack_dir: Path, slot: Path, key: str) -> Workdir:
+    marker = slot / _KEY_FILE
+    try:
+        stored_key, relative = marker.read_text(encoding="utf-8").splitlines()[:2]
+    except (OSError, ValueError):
+        stored_key, relative = "", ""
+    path = slot / relative
+    if stored_key == key and relative and path.is_dir() and _providers_present(path):
+        _scrub(slot)
+        return Workdir(path=path, initialised=True, key=key, slot=slot)
+    shutil.rmtree(slot, ignore_errors=True)
+    slot.mkdir(mode=0o700, parents=True)
+    path = copy_stack(stack_dir, slot / "src")
+    return Workdir(path=path, initialised=False, key=key, slot=slot)

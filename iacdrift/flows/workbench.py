@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import secrets
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,10 +23,17 @@ from pathlib import Path
 from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.core.schedule import parse_duration
 from iacdrift.credentials import CredentialResolver, SandboxEndpoint, token_source
-from iacdrift.engine.base import CallRecord, CliEngine, EngineVersion, StackCall
+from iacdrift.engine.base import CallRecord, CliEngine, EngineVersion, PlanReading, StackCall
 from iacdrift.engine.engines import select_engine
-from iacdrift.engine.workspace import locked_providers, scratch_copy, write_cli_config
-from iacdrift.errors import SandboxError, UnknownStackError
+from iacdrift.engine.workspace import (
+    Workdir,
+    locked_providers,
+    persistent_copy,
+    scratch_copy,
+    stack_digest,
+    write_cli_config,
+)
+from iacdrift.errors import SandboxError, StateLockedError, TerraformError, UnknownStackError
 from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType, TokenSourceKind
 from iacdrift.registry import Project, RegisteredStack
 from iacdrift.sandbox import server as sandbox_server
@@ -64,6 +74,9 @@ class Workbench:
     sandbox: sandbox_server.SandboxState | None
     resolver: CredentialResolver
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    # When set, every Terraform process of checked_out() stacks takes a slot first:
+    # a run bounds its Terraform processes with it (see flows/run.py).
+    terraform_slots: threading.Semaphore | None = None
 
     @classmethod
     def open(
@@ -123,6 +136,11 @@ class Workbench:
             resolver=resolver,
             engine_options=engine_options or EngineOptions(),
         )
+
+    @property
+    def workdir_root(self) -> Path:
+        """Where the persistent working copies of stacks live (mode 0700)."""
+        return self.project.resolve_path(".iacdrift/workdirs")
 
     @property
     def run_id(self) -> str:
@@ -260,3 +278,122 @@ def prepared(
         init = engine.init(call)
         version = dataclasses.replace(version, providers=locked_providers(workdir))
         yield PreparedStack(stack, engine, version, call, credentials.source, init)
+
+
+def needs_init(exc: TerraformError) -> bool:
+    """Terraform refused to work because the directory needs (another) init."""
+    if isinstance(exc, StateLockedError):
+        return False
+    for diagnostic in exc.failure.diagnostics:
+        text = f"{diagnostic.summary} {diagnostic.detail}".lower()
+        if (
+            "terraform init" in text
+            or "tofu init" in text
+            or "initialization required" in text
+            or "not installed" in text
+        ):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class CheckedOut:
+    """A stack in its persistent working copy (see :func:`checked_out`)."""
+
+    ref: StackRef
+    engine: CliEngine
+    version: EngineVersion  # providers: see locked_version()
+    call: StackCall
+    credentials_source: str
+    workdir: Workdir
+    slots: threading.Semaphore | None = None
+
+    def plan_and_show(
+        self, *, refresh_only: bool = False, plan_file: str = "iacdrift.tfplan"
+    ) -> PlanReading:
+        """[init,] plan, show -json; init only when this copy was not initialised with
+        the current key, or when Terraform says the copy needs it after all."""
+        with _slot(self.slots):
+            return self._plan_and_show(refresh_only, plan_file)
+
+    def _plan_and_show(self, refresh_only: bool, plan_file: str) -> PlanReading:
+        init = not self.workdir.initialised
+        try:
+            reading = self.engine.plan_and_show(
+                self.call, init=init, refresh_only=refresh_only, plan_file=plan_file
+            )
+        except TerraformError as exc:
+            if init and exc.failure.command != "init":
+                self.workdir.mark_initialised()  # e.g. the plan found the state locked
+            if init or not needs_init(exc):
+                raise
+            self.workdir.invalidate()
+            reading = self.engine.plan_and_show(
+                self.call, init=True, refresh_only=refresh_only, plan_file=plan_file
+            )
+        if reading.init is not None:
+            self.workdir.mark_initialised()
+        return reading
+
+    def locked_version(self) -> EngineVersion:
+        """The engine version with the provider versions of the copy's lock file."""
+        return dataclasses.replace(self.version, providers=locked_providers(self.call.workdir))
+
+
+def workdir_key(
+    bench: Workbench,
+    stack: StackRef,
+    engine: CliEngine,
+    version: EngineVersion,
+    lock_file: str | None,
+) -> str:
+    """What an initialised working copy depends on: the stack's files (local modules
+    and a committed lock file included), the lock file we give it, the backend
+    config, the CLI config (plugin cache, mirror) and the engine."""
+    has_lock = (stack.directory / ".terraform.lock.hcl").exists()
+    material = {
+        "format": 1,
+        "files": stack_digest(stack.directory),
+        "lock": None if has_lock else lock_file,
+        "backend": sorted(bench.backend_config(stack).items()),
+        "cli_config": bench.cli_config.read_text(encoding="utf-8"),
+        "engine": [*engine.program, version.flavor.value, version.version, version.platform],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+@contextmanager
+def checked_out(
+    bench: Workbench, stack: StackRef, *, lock_file: str | None = None
+) -> Iterator[CheckedOut]:
+    """The stack's persistent working copy, held exclusively until the block ends
+    (init is skipped while its key is unchanged: see CheckedOut.plan_and_show).
+
+    ``lock_file``: a ``.terraform.lock.hcl`` for a stack that has none, as for
+    :func:`prepared`.
+    """
+    engine = bench.engine(stack)
+    credentials = bench.credentials(stack)
+    bench.scratch_parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    version = engine.known_version()
+    if version is None:
+        with _slot(bench.terraform_slots):
+            version = engine.version(bench.call(stack, bench.scratch_parent, credentials))
+    key = workdir_key(bench, stack, engine, version, lock_file)
+    with persistent_copy(stack.directory, bench.workdir_root, stack.name, key) as workdir:
+        lock_path = workdir.path / ".terraform.lock.hcl"
+        if lock_file is not None and not lock_path.exists():
+            lock_path.write_text(lock_file, encoding="utf-8")
+        call = bench.call(stack, workdir.path, credentials)
+        yield CheckedOut(
+            stack, engine, version, call, credentials.source, workdir, bench.terraform_slots
+        )
+
+
+@contextmanager
+def _slot(slots: threading.Semaphore | None) -> Iterator[None]:
+    if slots is None:
+        yield
+        return
+    with slots:
+        yield

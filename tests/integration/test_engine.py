@@ -9,6 +9,7 @@ estate is never touched by them.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import uuid
@@ -31,7 +32,7 @@ from iacdrift.errors import (
 )
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
-from iacdrift.flows.workbench import EngineOptions, Workbench, prepared
+from iacdrift.flows.workbench import EngineOptions, Workbench, checked_out, prepared
 from iacdrift.registry import Project
 from iacdrift.sandbox import server as srv
 from tests.conftest import Shim
@@ -266,9 +267,14 @@ def test_plan_outcomes_through_the_engine(bench: Workbench, tmp_path: Path) -> N
         }
         assert 'module.tier["web"].aws_security_group.this' in updates
         # -refresh-only looks at the remote objects only: the edit is not a change.
+        # (Its exit code is not to be trusted: Terraform says 2 whenever a data
+        # source is re-read, as prod-network's prefix list is; hashicorp/terraform
+        # #37406. The plan's content is what counts.)
         refreshed = ready.engine.plan(ready.call, refresh_only=True, plan_file="refresh.tfplan")
-        assert refreshed.outcome is PlanOutcome.NO_CHANGES
         assert refreshed.refresh_only
+        refresh_plan = ready.engine.show_json(ready.call, refreshed.plan_file)
+        assert refresh_plan.get("resource_drift", []) == []
+        assert "resource_changes" not in refresh_plan or refresh_plan["resource_changes"] == []
     # A stack with no resources and a new output: an output-only plan exits 2.
     outputs = write_stack(tmp_path / "outputs-only", 'output "x" {\n  value = 1\n}\n')
     with prepared(bench, bench.stack(str(outputs))) as ready:
@@ -390,3 +396,103 @@ def test_no_tofu_anywhere_says_what_to_install(monkeypatch: pytest.MonkeyPatch) 
     message = str(caught.value)
     assert "install OpenTofu" in message
     assert TOFU_BINARY_ENV in message and "--tofu-binary" in message
+
+
+# -- persistent working copies and plan+show in one worker ----------------------------
+
+
+def files_in(root: Path) -> Iterator[Path]:
+    """Every regular file under root, not following links (provider links included)."""
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = [d for d in subdirs if not (Path(directory) / d).is_symlink()]
+        for name in names:
+            path = Path(directory) / name
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+def test_checked_out_copy_is_initialised_once_and_keeps_no_plan(bench: Workbench) -> None:
+    ref = bench.stack("prod-network")
+    shutil.rmtree(bench.workdir_root, ignore_errors=True)
+    with checked_out(bench, ref) as first:
+        assert not first.workdir.initialised
+        reading = first.plan_and_show()
+        workdir = first.call.workdir
+        # The plan file holds secrets: gone as soon as show -json read it.
+        assert not reading.plan.plan_file.exists()
+        assert first.workdir.initialised
+        assert first.locked_version().providers["registry.terraform.io/hashicorp/aws"]
+    assert reading.init is not None and reading.init.returncode == 0
+    assert reading.plan.outcome is PlanOutcome.NO_CHANGES
+    assert reading.plan_json["format_version"].startswith("1.")
+    addresses = {r["address"] for r in reading.plan_json["resource_changes"]}
+    assert 'module.tier["web"].aws_security_group.this' in addresses
+    assert bench.workdir_root.stat().st_mode & 0o777 == 0o700
+    secret = bench.credentials(ref).secret_access_key
+    left = list(files_in(bench.workdir_root))
+    # Only init's record of the backend settings (bucket, key, flags) stays.
+    states = [p for p in left if p.suffix in {".tfplan", ".tfstate"}]
+    assert states == [workdir / ".terraform" / "terraform.tfstate"]
+    backend = json.loads(states[0].read_text(encoding="utf-8"))["backend"]["config"]
+    assert backend["bucket"] == srv.STATE_BUCKET
+    assert not {k for k, v in backend.items() if k in {"access_key", "secret_key", "token"} and v}
+    assert not [p for p in left if secret in p.read_text(encoding="utf-8", errors="replace")]
+
+    with checked_out(bench, ref) as second:
+        assert second.workdir.initialised
+        assert second.call.workdir == workdir
+        again = second.plan_and_show()
+    assert again.init is None
+    assert again.plan.outcome is PlanOutcome.NO_CHANGES
+    assert again.plan_json["resource_changes"] == reading.plan_json["resource_changes"]
+
+
+def test_checked_out_copy_follows_an_edit_of_the_stack(bench: Workbench, tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "edited", 'output "x" {\n  value = 1\n}\n')
+    with checked_out(bench, bench.stack(str(stack))) as first:
+        first.plan_and_show()
+    (stack / "main.tf").write_text('output "x" {\n  value = 2\n}\n', encoding="utf-8")
+    with checked_out(bench, bench.stack(str(stack))) as second:
+        assert not second.workdir.initialised
+        reading = second.plan_and_show()
+    assert reading.init is not None
+    assert reading.plan_json["output_changes"]["x"]["after"] == 2
+
+
+def test_a_copy_that_needs_init_after_all_is_initialised_again(bench: Workbench) -> None:
+    ref = bench.stack("prod-network")
+    with checked_out(bench, ref) as first:
+        first.plan_and_show()
+        # What init recorded about the backend is gone: Terraform asks for init.
+        (first.call.workdir / ".terraform" / "terraform.tfstate").unlink()
+    with checked_out(bench, ref) as second:
+        assert second.workdir.initialised
+        reading = second.plan_and_show()
+        assert second.workdir.initialised
+    assert reading.init is not None
+    assert reading.plan.outcome is PlanOutcome.NO_CHANGES
+
+
+def test_plan_failure_in_one_worker_names_the_plan_and_leaves_no_plan_file(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    stack = write_stack(tmp_path / "fails-at-plan", 'output "x" {\n  value = 1\n}\n')
+    with checked_out(bench, bench.stack(str(stack))) as ready:
+        ready.plan_and_show()
+        (ready.call.workdir / "main.tf").write_text(BROKEN, encoding="utf-8")
+        with pytest.raises(TerraformError) as caught:
+            ready.plan_and_show()
+        assert not list(ready.call.workdir.glob("*.tfplan"))
+    assert caught.value.failure.command == "plan"
+    assert caught.value.summary == "Invalid expression"
+    assert str(caught.value).startswith("fails-at-plan: terraform plan failed: Invalid expression")
+
+
+def test_init_failure_in_one_worker_names_init(bench: Workbench, tmp_path: Path) -> None:
+    stack = write_stack(tmp_path / "fails-at-init", BROKEN)
+    with checked_out(bench, bench.stack(str(stack))) as ready:
+        with pytest.raises(TerraformError) as caught:
+            ready.plan_and_show()
+        assert not ready.workdir.initialised
+    assert caught.value.failure.command == "init"
+    assert caught.value.summary == "Invalid expression"
