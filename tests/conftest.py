@@ -39,8 +39,8 @@ def clean_environment(
 
 
 def copy_example_project(dest: Path) -> Path:
-    """The example project (stacks, registry, settings) copied under ``dest``."""
-    for name in ("stacks", "registry"):
+    """The example project (stacks, registry, policies, settings) copied under ``dest``."""
+    for name in ("stacks", "registry", "policies"):
         shutil.copytree(ROOT / name, dest / name, symlinks=True)
     shutil.copy2(ROOT / "iacdrift.yaml", dest / "iacdrift.yaml")
     return dest

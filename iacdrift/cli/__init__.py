@@ -16,9 +16,11 @@ import click
 from iacdrift import __version__
 from iacdrift.cli.check_cmd import check_command
 from iacdrift.cli.common import run_guarded
+from iacdrift.cli.explain_cmd import explain_command
 from iacdrift.cli.plan_cmd import plan_command
 from iacdrift.cli.policy_cmd import policy_group
 from iacdrift.cli.registry_cmd import registry_group
+from iacdrift.cli.route_cmd import route_command
 from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
 from iacdrift.cli.status_cmd import status_command
@@ -54,6 +56,8 @@ cli.add_command(plan_command)
 cli.add_command(check_command)
 cli.add_command(run_command)
 cli.add_command(status_command)
+cli.add_command(explain_command)
+cli.add_command(route_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,10 +8,13 @@ import click
 
 from iacdrift.cli.common import config_option, registry_option, wide_console
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
-from iacdrift.flows.check import CheckOptions, check
+from iacdrift.cli.policy_cmd import policies_option
+from iacdrift.flows.check import CheckOptions, check, classifier_for, utc_now
+from iacdrift.flows.run import history_path
 from iacdrift.flows.workbench import EngineOptions, Workbench
 from iacdrift.registry import load_project
 from iacdrift.report.check import render_json, render_markdown, render_table
+from iacdrift.store.history import HistoryStore
 
 
 @click.command("check")
@@ -41,6 +44,14 @@ from iacdrift.report.check import render_json, render_markdown, render_table
     default=None,
     help="Also write check.json and check.md into this directory.",
 )
+@policies_option
+@click.option(
+    "--history",
+    "history_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the findings here for `iacdrift explain` (default .iacdrift/history.sqlite).",
+)
 def check_command(
     stacks: tuple[str, ...],
     config_path: Path | None,
@@ -50,13 +61,16 @@ def check_command(
     output_format: str,
     separate_refresh_only: bool,
     out_dir: Path | None,
+    policies_dir: Path | None,
+    history_file: Path | None,
 ) -> int:
     """Decide what drifted in a stack: desired (HCL) vs recorded (state) vs actual (cloud).
 
     STACK is a registry name or a stack directory. One init and one normal plan
     with refresh per stack; its resource_drift and resource_changes, the state
     and a live inventory give one finding per diverged resource, naming the
-    relationship that broke, its class, risk and recommended action. Live
+    relationship that broke, its class (policies/ joined with the audit trail and
+    change records), risk and recommended action (see `iacdrift explain`). Live
     resources of the stack's types that no registered state records are
     reported beside it as unmanaged. Sensitive values are never shown: they
     become fingerprints.
@@ -72,7 +86,13 @@ def check_command(
     project = load_project(config_path, registry_dir)
     bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary))
     refs = [bench.stack(name) for name in stacks]
-    report = check(bench, refs, CheckOptions(separate_refresh_only=separate_refresh_only))
+    now = utc_now()
+    classifier = classifier_for(bench, now, policies_dir=policies_dir)
+    options = CheckOptions(separate_refresh_only=separate_refresh_only, classifier=classifier)
+    report = check(bench, refs, options)
+    with HistoryStore(history_path(bench, history_file)) as history:
+        findings = [f for r in report.results for f in r.findings] + list(report.estateFindings)
+        history.record_findings(None, findings)
     if output_format == "json":
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":

@@ -14,13 +14,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iacdrift.cli.common import config_option, registry_option, wide_console
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
+from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.flows.run import RunOptions, history_path, run
 from iacdrift.flows.workbench import EngineOptions, Workbench
 from iacdrift.models.finding import CheckReport, StackResult
 from iacdrift.models.run import RunReport
-from iacdrift.registry import load_project
+from iacdrift.notify import route_report
+from iacdrift.policy import default_policy_dir, load_policies
+from iacdrift.registry import Project, load_project
 from iacdrift.report.check import render_markdown, render_table
 from iacdrift.store.history import HistoryStore
+from iacdrift.store.notifications import NotificationLog, default_log_path
 
 
 def _as_check_report(report: RunReport) -> CheckReport:
@@ -29,6 +33,8 @@ def _as_check_report(report: RunReport) -> CheckReport:
         results=report.results,
         estateFindings=report.estateFindings,
         estateProblems=report.estateProblems,
+        policyVersion=report.policyVersion,
+        expiredRules=report.expiredRules,
     )
 
 
@@ -82,6 +88,21 @@ def _line(stack: str, result: StackResult | None, done: int, total: int) -> str:
     help="Run-history SQLite file (default .iacdrift/history.sqlite).",
 )
 @click.option("--separate-refresh-only", is_flag=True, help="Also run true -refresh-only plans.")
+@policies_option
+@click.option(
+    "--notify/--no-notify",
+    default=True,
+    show_default=True,
+    help="Route the findings to the targets of the Route policies (deduplicated: a "
+    "persisting drift is not sent again; see `iacdrift route --help`).",
+)
+@click.option(
+    "--notification-log",
+    "notification_log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="What was already sent (default .iacdrift/notifications.sqlite).",
+)
 def run_command(
     config_path: Path | None,
     registry_dir: Path | None,
@@ -95,15 +116,21 @@ def run_command(
     out_dir: Path | None,
     history_file: Path | None,
     separate_refresh_only: bool,
+    policies_dir: Path | None,
+    notify: bool,
+    notification_log: Path | None,
 ) -> int:
     """Check every due registered stack, each with its own identity, in parallel.
 
     Stacks are taken critical tier first. Each stack: an orchestrator lease (two
     iacdrift processes never check one stack at once), credentials from its OIDC
     role only, one init and one plan. Unmanaged resources are judged once per run
-    from one inventory read per resource type. Results go to the run history
-    (see `iacdrift status`); a stack that could not be checked is ERROR or
-    LOCKED, never clean.
+    from one inventory read per resource type. Every finding is classified by
+    the policies (policies/: ownership, ignore rules, guardrails, decision
+    table) joined with the audit trail and change records (context: in
+    iacdrift.yaml), then routed (Route policies; --no-notify to skip). Results
+    go to the run history (see `iacdrift status`, `iacdrift explain`); a stack
+    that could not be checked is ERROR or LOCKED, never clean.
 
     \b
     Examples:
@@ -124,6 +151,7 @@ def run_command(
         names=stacks,
         max_parallel=max_parallel,
         separate_refresh_only=separate_refresh_only,
+        policies_dir=policies_dir,
     )
     err = Console(stderr=True)
     interactive = err.is_terminal and not os.environ.get("CI")
@@ -149,6 +177,8 @@ def run_command(
                 print(_line(stack, result, done, total), file=sys.stderr, flush=True)
 
             report = run(bench, options, history, plain)
+    if notify:
+        _notify(report, project, policies_dir, notification_log, json_out=output_format == "json")
     as_check = _as_check_report(report)
     body = json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
     if output_format == "json":
@@ -167,6 +197,39 @@ def run_command(
         (out_dir / "run.txt").write_text(text.export_text(), encoding="utf-8")
         click.echo(f"wrote {out_dir / 'run.json'}, run.md and run.txt", err=True)
     return report.exit_code()
+
+
+def _notify(
+    report: RunReport,
+    project: Project,
+    policies_dir: Path | None,
+    log_path: Path | None,
+    *,
+    json_out: bool,
+) -> None:
+    """Route the run's findings; failures are reported and retried next run."""
+    policies = load_policies(
+        policies_dir or default_policy_dir(project.root),
+        cwd=project.root,
+        missing_ok=policies_dir is None,
+    )
+    if not policies.routes:
+        return
+
+    def echo(line: str) -> None:
+        # A stdout target must not break `--format json` on standard output.
+        click.echo(line, err=json_out)
+
+    with NotificationLog(log_path or default_log_path(project.root)) as log:
+        sent = route_report(report, policies, log, report.finishedAt, project.root, echo=echo)
+    ok = sum(1 for outcome in sent.outcomes if outcome.ok)
+    click.echo(
+        f"notified: {ok} sent, {len(sent.failed)} failed (retried next run), "
+        f"{sent.skippedDuplicates} already sent",
+        err=True,
+    )
+    for outcome in sent.failed:
+        click.echo(f"warning: notification {outcome.delivery.target}: {outcome.error}", err=True)
 
 
 def _summary(report: RunReport) -> None:

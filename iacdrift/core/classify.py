@@ -1,19 +1,14 @@
-"""Default classification: relationship + domain + context -> class, risk, action.
+"""Domains and base risk of a resource: the parts of classification that depend
+on the resource type and the stack alone. The class table is core.decide.
 
-Deliberately simple and fully deterministic; the policy engine (field
-ownership, audit correlation, change records, decision tables) replaces it.
-What it already guarantees:
-
-* noise-only differences are PROVIDER_READ_NOISE, INFO, never alerted;
-* fields under ``lifecycle.ignore_changes`` are CONTROLLER_OWNED_DRIFT, INFO;
-* IAM, network exposure, secrets and databases are never auto-healed.
+IAM, network exposure, secrets and databases are never auto-healed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iacdrift.models.finding import QUIET_CLASSES, Action, Domain, DriftClass, Relationship, Risk
+from iacdrift.models.finding import Domain, Risk
 
 _DOMAIN_PREFIXES: tuple[tuple[str, Domain], ...] = (
     ("aws_iam_", Domain.IAM),
@@ -81,107 +76,17 @@ class Context:
     auto_heal: bool = False
 
 
-@dataclass(frozen=True)
-class Decision:
-    drift_class: DriftClass
-    risk: Risk
-    alert: bool
-    action: Action
-    auto_heal_allowed: bool
-    reason: str
-
-
-def _shift(risk: Risk, steps: int) -> Risk:
+def shift_risk(risk: Risk, steps: int) -> Risk:
     order = list(Risk)
     # Never below LOW for real drift: INFO is reserved for quiet classes.
     return order[max(1, min(len(order) - 1, risk.rank + steps))]
 
 
-def _risk(domain: Domain, context: Context) -> Risk:
+def base_risk(domain: Domain, context: Context) -> Risk:
     risk = _BASE_RISK[domain]
     if context.environment == "prod":
         if context.risk_tier in {"critical", "high"} and domain in NEVER_AUTO_HEAL:
-            risk = _shift(risk, 1)
+            risk = shift_risk(risk, 1)
     elif context.environment is not None:
-        risk = _shift(risk, -1)
+        risk = shift_risk(risk, -1)
     return risk
-
-
-def classify(
-    relationship: Relationship,
-    domain: Domain,
-    context: Context,
-    *,
-    all_fields_ignored: bool = False,
-) -> Decision:
-    """The default decision for one finding."""
-    if relationship is Relationship.NOISE_ONLY:
-        return _quiet(
-            DriftClass.PROVIDER_READ_NOISE,
-            "the difference vanishes under normalization: provider-read noise",
-        )
-    if relationship is Relationship.RECORDED_NE_ACTUAL and all_fields_ignored:
-        return _quiet(
-            DriftClass.CONTROLLER_OWNED_DRIFT,
-            "every changed field is under lifecycle.ignore_changes: owned outside Terraform",
-        )
-    risk = _risk(domain, context)
-    sensitive_domain = domain in NEVER_AUTO_HEAL
-    prod = context.environment == "prod"
-    if relationship is Relationship.MISSING_IN_ACTUAL:
-        return Decision(
-            DriftClass.STATE_DRIFT,
-            risk,
-            True,
-            Action.INVESTIGATE,
-            False,
-            "recorded in state but gone from the provider: find out who deleted it before "
-            "recreating (APPLY) or forgetting it (REMOVE_FROM_STATE)",
-        )
-    if relationship is Relationship.UNMANAGED:
-        return Decision(
-            DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-            risk,
-            risk.rank >= Risk.MEDIUM.rank,
-            Action.INVESTIGATE,
-            False,
-            "live resource in no registered state: IMPORT it into its owner's stack or DELETE it",
-        )
-    if relationship is Relationship.DESIRED_NE_RECORDED:
-        pending_risk = _shift(risk, -1)
-        return Decision(
-            DriftClass.PENDING_APPLY,
-            pending_risk,
-            False,
-            Action.APPLY,
-            False,
-            "the configuration differs from the state while the provider matches the state: "
-            "a change not applied yet",
-        )
-    if relationship is Relationship.RECORDED_NE_ACTUAL:
-        return Decision(
-            DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-            _shift(risk, -1),
-            True,
-            Action.INVESTIGATE,
-            False,
-            "changed outside Terraform on a field the configuration does not set: bring it "
-            "under the code (UPDATE_CODE) or accept it (REFRESH)",
-        )
-    # Out-of-band change (desired==recorded!=actual) or desired!=actual.
-    action = Action.INCIDENT_AND_REVERT if sensitive_domain and prod else Action.REVERT
-    heal = context.auto_heal and not sensitive_domain and action is Action.REVERT
-    return Decision(
-        DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-        risk,
-        True,
-        action,
-        heal,
-        f"changed outside Terraform with no change record; {domain.value} drift in "
-        f"{context.environment or 'an unknown environment'}",
-    )
-
-
-def _quiet(drift_class: DriftClass, reason: str) -> Decision:
-    assert drift_class in QUIET_CLASSES
-    return Decision(drift_class, Risk.INFO, False, Action.IGNORE, False, reason)

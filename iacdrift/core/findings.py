@@ -1,38 +1,43 @@
-"""Assemble finding records from divergences and their context. Pure."""
+"""Assemble finding records from divergences, unmanaged resources and guardrail hits. Pure.
+
+Classification itself is :mod:`iacdrift.core.decide`; this module turns a
+difference into a :class:`~iacdrift.core.decide.Subject`, asks for its
+verdict and writes the :class:`~iacdrift.models.finding.Finding`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from iacdrift.core.addresses import config_address
-from iacdrift.core.classify import Context, classify, domain_of
+from iacdrift.core.classify import domain_of
+from iacdrift.core.decide import (
+    Situation,
+    StackFacts,
+    Subject,
+    Verdict,
+    guardrail_field,
+    judge,
+    violated_guardrails,
+)
 from iacdrift.core.planes import Divergence
-from iacdrift.core.unmanaged import LiveResource
+from iacdrift.core.planfacts import DataChange, LiveResource, depends_on_changed
+from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
     QUIET_CLASSES,
     ChangedField,
     Counts,
     Finding,
+    Plane,
     Relationship,
     StackStatus,
 )
 
-
-@dataclass(frozen=True)
-class StackFacts:
-    """What the registry says about a stack, as findings need it."""
-
-    stack: str
-    environment: str | None = None
-    owner: str | None = None
-    risk_tier: str | None = None
-    source_of_truth: str | None = None
-    state_backend: str | None = None
-    auto_heal: bool = False
+__all__ = ["StackFacts", "StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
 
 
 def finding_id(
@@ -53,90 +58,180 @@ def finding_id(
     return "drift-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def _top_attribute(pointer: str) -> str:
-    part = pointer.split("/", 2)[1] if pointer.startswith("/") else pointer
-    return part.replace("~1", "/").replace("~0", "~")
+@dataclass(frozen=True)
+class StackPlan:
+    """What one stack's plan says beyond its divergences (see core.planfacts)."""
+
+    live: Mapping[str, LiveResource] = field(default_factory=dict)
+    data_changes: Mapping[str, DataChange] = field(default_factory=dict)
+    data_dependencies: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    refactor_pairs: Mapping[str, str] = field(default_factory=dict)
+    ignore_changes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
-def all_fields_ignored(fields: Sequence[ChangedField], ignored: frozenset[str]) -> bool:
-    if not fields or not ignored:
-        return False
-    return "*" in ignored or all(_top_attribute(f.pointer) in ignored for f in fields)
+def _identifiers(resource_id: str | None, live: LiveResource | None) -> tuple[str, ...]:
+    found: set[str] = set()
+    if resource_id:
+        found.add(resource_id)
+        # Composite ids (secret versions: "<arn>|<version>") name each part.
+        found.update(part for part in resource_id.split("|") if part)
+    if live is not None and isinstance(live.attributes, Mapping):
+        for key in ("id", "arn", "name", "bucket"):
+            value = live.attributes.get(key)
+            if isinstance(value, str) and value and not value.startswith("iacdrift:"):
+                found.add(value)
+    return tuple(sorted(found))
 
 
-def from_divergence(
-    divergence: Divergence,
-    facts: StackFacts,
+def _finding(
+    subject: Subject,
+    verdict: Verdict,
+    facts: StackFacts | None,
     detected_at: datetime,
-    ignore_changes: Mapping[str, frozenset[str]],
+    policy_version: str,
+    *,
+    also_true: Sequence[Relationship] = (),
+    before_plane: Plane | None = None,
+    after_plane: Plane | None = None,
+    noise_fields: Sequence[ChangedField] = (),
 ) -> Finding:
-    domain = domain_of(divergence.type)
-    ignored = ignore_changes.get(config_address(divergence.address), frozenset())
-    decision = classify(
-        divergence.relationship,
-        domain,
-        Context(facts.environment, facts.risk_tier, facts.auto_heal),
-        all_fields_ignored=all_fields_ignored(divergence.changed_fields, ignored),
-    )
-    fields = list(divergence.changed_fields)
     return Finding(
-        findingId=finding_id(facts.stack, divergence.address, divergence.relationship, fields),
-        stack=facts.stack,
+        findingId=finding_id(
+            subject.stack, subject.address, subject.relationship, list(subject.fields)
+        ),
+        stack=subject.stack,
         detectedAt=detected_at,
-        domain=domain,
-        resourceRef=divergence.address,
-        resourceId=divergence.resource_id,
-        resourceType=divergence.type,
-        environment=facts.environment,
-        owner=facts.owner,
-        sourceOfTruth=facts.source_of_truth,
-        stateBackend=facts.state_backend,
-        relationship=divergence.relationship,
-        alsoTrue=list(divergence.also_true),
-        beforePlane=divergence.before_plane,
-        afterPlane=divergence.after_plane,
-        plannedActions=list(divergence.planned_actions),
-        driftClass=decision.drift_class,
-        risk=decision.risk,
-        alert=decision.alert,
-        changedFields=fields,
-        noiseFields=list(divergence.noise_fields),
-        recommendedAction=decision.action,
-        autoHealAllowed=decision.auto_heal_allowed,
-        reason=decision.reason,
+        domain=domain_of(subject.resource_type),
+        resourceRef=subject.address,
+        resourceId=subject.resource_id,
+        resourceType=subject.resource_type,
+        environment=facts.environment if facts else None,
+        owner=facts.owner if facts else None,
+        sourceOfTruth=facts.source_of_truth if facts else None,
+        stateBackend=facts.state_backend if facts else None,
+        relationship=subject.relationship,
+        alsoTrue=list(also_true),
+        beforePlane=before_plane,
+        afterPlane=after_plane,
+        plannedActions=list(subject.planned_actions),
+        driftClass=verdict.drift_class,
+        risk=verdict.risk,
+        alert=verdict.alert,
+        changedFields=list(verdict.fields),
+        noiseFields=list(noise_fields),
+        recommendedAction=verdict.action,
+        autoHealAllowed=verdict.auto_heal_allowed,
+        reason=verdict.reason,
+        policyVersion=policy_version,
+        suppressed=verdict.suppressed,
+        deadline=verdict.deadline,
+        actors=list(verdict.actors),
+        changeRecords=list(verdict.change_records),
+        evidence=list(verdict.evidence),
     )
 
 
-def from_unmanaged(resource: LiveResource, detected_at: datetime) -> Finding:
-    domain = domain_of(resource.type)
-    # Unknown owner and environment: classified on the domain alone.
-    decision = classify(Relationship.UNMANAGED, domain, Context(None, None))
+def stack_findings(
+    divergences: Sequence[Divergence],
+    plan: StackPlan,
+    situation: Situation,
+    detected_at: datetime,
+) -> list[Finding]:
+    """Every finding of one stack: its divergences, then in-sync guardrail violations."""
+    facts = situation.facts
+    if facts is None:
+        raise ValueError("stack findings need the stack's facts")
+    policies, now = situation.policies, situation.now
+    found: list[Finding] = []
+    runtime_changed: set[str] = set()
+    for divergence in divergences:
+        live = plan.live.get(divergence.address)
+        guardrails = (
+            violated_guardrails(divergence.type, live.attributes, policies, now) if live else ()
+        )
+        subject = Subject(
+            stack=facts.stack,
+            address=divergence.address,
+            resource_type=divergence.type,
+            resource_id=divergence.resource_id,
+            relationship=divergence.relationship,
+            fields=tuple(divergence.changed_fields),
+            planned_actions=tuple(divergence.planned_actions),
+            tags=dict(live.tags) if live else {},
+            identifiers=_identifiers(divergence.resource_id, live),
+            ignore_changes=plan.ignore_changes.get(config_address(divergence.address), frozenset()),
+            changed_data=tuple(
+                depends_on_changed(divergence.address, plan.data_dependencies, plan.data_changes)
+            ),
+            refactor_counterpart=plan.refactor_pairs.get(divergence.address),
+            guardrails=guardrails,
+        )
+        if divergence.relationship is not Relationship.DESIRED_NE_RECORDED:
+            runtime_changed.add(divergence.address)
+        found.append(
+            _finding(
+                subject,
+                judge(subject, situation),
+                facts,
+                detected_at,
+                policies.version,
+                also_true=divergence.also_true,
+                before_plane=divergence.before_plane,
+                after_plane=divergence.after_plane,
+                noise_fields=divergence.noise_fields,
+            )
+        )
+    # Resources that did not change at runtime but break a guardrail in effect.
+    for address, live in sorted(plan.live.items()):
+        if address in runtime_changed:
+            continue
+        for guardrail_id in violated_guardrails(live.type, live.attributes, policies, now):
+            guardrail = next(g for g in policies.guardrails if g.id == guardrail_id)
+            subject = Subject(
+                stack=facts.stack,
+                address=address,
+                resource_type=live.type,
+                resource_id=live.resource_id,
+                relationship=Relationship.VIOLATES_GUARDRAIL,
+                fields=(guardrail_field(guardrail, live.attributes),),
+                tags=dict(live.tags),
+                identifiers=_identifiers(live.resource_id, live),
+                guardrails=(guardrail_id,),
+            )
+            found.append(
+                _finding(
+                    subject,
+                    judge(subject, situation),
+                    facts,
+                    detected_at,
+                    policies.version,
+                    after_plane=Plane.ACTUAL,
+                )
+            )
+    found.sort(key=lambda f: (f.resourceRef, f.relationship.value, f.findingId))
+    return found
+
+
+def from_unmanaged(
+    resource: InventoryResource, situation: Situation, detected_at: datetime
+) -> Finding:
     ref = f"{resource.type}:{resource.id}"
-    return Finding(
-        findingId=finding_id(None, ref, Relationship.UNMANAGED, []),
+    subject = Subject(
         stack=None,
-        detectedAt=detected_at,
-        domain=domain,
-        resourceRef=ref,
-        resourceId=resource.id,
-        resourceType=resource.type,
-        environment=None,
-        owner=None,
-        sourceOfTruth=None,
-        stateBackend=None,
+        address=ref,
+        resource_type=resource.type,
+        resource_id=resource.id,
         relationship=Relationship.UNMANAGED,
-        driftClass=decision.drift_class,
-        risk=decision.risk,
-        alert=decision.alert,
-        recommendedAction=decision.action,
-        autoHealAllowed=False,
-        reason=decision.reason,
+        identifiers=tuple(sorted({resource.id} | ({resource.name} if resource.name else set()))),
+    )
+    return _finding(
+        subject, judge(subject, situation), None, detected_at, situation.policies.version
     )
 
 
 def status_and_counts(findings: Sequence[Finding], resources: int) -> tuple[StackStatus, Counts]:
-    """A stack is DRIFTED when any finding is of a class that is not quiet."""
-    drifted = sum(1 for f in findings if f.driftClass not in QUIET_CLASSES)
+    """A stack is DRIFTED when any finding is of a class that is not quiet and not suppressed."""
+    drifted = sum(1 for f in findings if f.driftClass not in QUIET_CLASSES and not f.suppressed)
     counts = Counts(
         findings=len(findings),
         drifted=drifted,

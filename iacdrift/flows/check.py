@@ -13,21 +13,27 @@ as it is read, and everything leaving this module went through redaction.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from iacdrift.aws import inventory
 from iacdrift.configuration import read_configuration
+from iacdrift.context import cloudtrail
 from iacdrift.core import findings as assemble
+from iacdrift.core import planfacts
 from iacdrift.core.planes import analyze, drift_view
 from iacdrift.core.terraform_json import load_json, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
-from iacdrift.flows.workbench import PreparedStack, StackRef, Workbench, prepared
+from iacdrift.flows.classification import Classifier, audit_reader
+from iacdrift.flows.workbench import CheckedOut, StackRef, Workbench, checked_out
+from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
     CheckReport,
     Finding,
@@ -56,6 +62,10 @@ class CheckOptions:
     lock_file: str | None = None
     # A held state lock older than this is reported as stale (never force-unlocked).
     stale_lock_after: timedelta = timedelta(hours=2)
+    # Policies, change records and audit events (loaded once per check or run).
+    classifier: Classifier | None = None
+    # The last result of each stack from the run history (state-regression check).
+    previous: Mapping[str, StackResult] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,26 +158,23 @@ def _check_stack(
     refresh_outcome: PlanOutcome | None = None
     refresh_seconds: float | None = None
     refresh_json: dict[str, Any] | None = None
-    with prepared(bench, ref, lock_file=options.lock_file) as stack:
-        plan_run = stack.engine.plan(stack.call)
-        t_show = time.monotonic()
-        plan_json = stack.engine.show_json(stack.call, plan_run.plan_file)
-        plan_run.plan_file.unlink(missing_ok=True)
-        show_seconds = time.monotonic() - t_show
+    # The stack's persistent working copy: init only when its key changed. Plan and
+    # show run in one engine call, which deletes the plan file before returning.
+    with checked_out(bench, ref, lock_file=options.lock_file) as stack:
+        reading = stack.plan_and_show()
+        plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
         t_state = time.monotonic()
         state_json = _recorded_state(bench, ref, stack)
         state_seconds = time.monotonic() - t_state
         if options.separate_refresh_only:
-            refresh = stack.engine.plan(
-                stack.call, refresh_only=True, plan_file="refresh-only.tfplan"
-            )
-            refresh_json = stack.engine.show_json(stack.call, refresh.plan_file)
-            refresh.plan_file.unlink(missing_ok=True)
-            refresh_outcome, refresh_seconds = refresh.outcome, refresh.record.seconds
+            refresh = stack.plan_and_show(refresh_only=True, plan_file="refresh-only.tfplan")
+            refresh_json = refresh.plan_json
+            refresh_outcome = refresh.plan.outcome
+            refresh_seconds = refresh.plan.record.seconds
         credentials_source = stack.credentials_source
-        version = stack.version
+        version = stack.locked_version()
         engine_name = stack.engine.name
-        init_seconds = stack.init.seconds
+        init_seconds = reading.init.seconds if reading.init is not None else 0.0
     plan = read_plan(plan_json, f"{ref.name}: show -json of the plan")
     state = read_state(state_json, f"{ref.name}: state pull") if state_json is not None else None
     desired = read_configuration(ref.directory)
@@ -175,7 +182,17 @@ def _check_stack(
     views_match: bool | None = None
     if refresh_json is not None:
         refresh_plan = read_plan(refresh_json, f"{ref.name}: show -json of the refresh-only plan")
-        views_match = drift_view(plan, salt=salt) == drift_view(refresh_plan, salt=salt)
+        refresh_view = drift_view(refresh_plan, salt=salt)
+        views_match = drift_view(plan, salt=salt) == refresh_view
+        if refresh_outcome is PlanOutcome.CHANGES and not refresh_view:
+            # Terraform exits 2 on a refresh-only plan whenever a data source is
+            # re-read (hashicorp/terraform#37406): judge by what the plan holds.
+            outputs = refresh_json.get("output_changes") or {}
+            moved = any(
+                (change or {}).get("actions") not in (["no-op"], None)
+                for change in outputs.values()
+            )
+            refresh_outcome = PlanOutcome.CHANGES if moved else PlanOutcome.NO_CHANGES
 
     recorded_types = {r.type for r in state.resources if r.mode == "managed"} if state else set()
     observation.managed_types = recorded_types | set(desired.resource_types)
@@ -186,10 +203,23 @@ def _check_stack(
     inventory_seconds = time.monotonic() - t_inventory
 
     facts = facts_for(ref)
-    found = [
-        assemble.from_divergence(d, facts, checked_at, desired.ignore_changes) for d in divergences
-    ]
-    found.sort(key=lambda f: (f.resourceRef, f.relationship.value))
+    classifier = options.classifier or Classifier.load(bench.project)
+    situation = classifier.situation(
+        facts,
+        checked_at,
+        pipeline_roles=pipeline_roles(ref),
+        previous=options.previous.get(ref.name),
+        lineage=state.lineage if state else None,
+        serial=state.serial if state else None,
+    )
+    stack_plan = assemble.StackPlan(
+        live=planfacts.live_resources(plan_json, salt=salt),
+        data_changes=planfacts.data_source_changes(plan_json, state_json, salt=salt),
+        data_dependencies=planfacts.data_dependencies(plan_json),
+        refactor_pairs=planfacts.refactor_pairs(plan),
+        ignore_changes=desired.ignore_changes,
+    )
+    found = assemble.stack_findings(divergences, stack_plan, situation, checked_at)
     resources = sum(1 for r in state.resources if r.mode == "managed") if state else 0
     status, counts = assemble.status_and_counts(found, resources)
     providers = dict(version.providers) or _providers_from_plan(plan_json)
@@ -224,7 +254,18 @@ def _check_stack(
     )
 
 
-def _recorded_state(bench: Workbench, ref: StackRef, stack: PreparedStack) -> dict[str, Any] | None:
+def pipeline_roles(ref: StackRef) -> tuple[str, ...]:
+    """The identities whose changes to this stack's resources are Terraform applies: its
+    own role (and any session of it)."""
+    if ref.unit is None:
+        return ()
+    role = ref.unit.spec.credentials.oidcRole
+    name = role.rsplit("/", 1)[-1]
+    account = role.split(":")[4] if role.count(":") >= 5 else "*"
+    return (role, f"arn:aws:sts::{account}:assumed-role/{name}/*")
+
+
+def _recorded_state(bench: Workbench, ref: StackRef, stack: CheckedOut) -> dict[str, Any] | None:
     """The recorded plane. For a registered S3 stack: the state object itself, read
     with the stack's own credentials (what `state pull` returns, without starting
     Terraform and its provider again); otherwise `terraform state pull`."""
@@ -257,6 +298,32 @@ def _inventory(bench: Workbench, types: set[str]) -> list[LiveResource]:
     return inventory.list_live(listable, bench.inventory_credentials(), bench.target)
 
 
+def classifier_for(
+    bench: Workbench, now: datetime, *, policies_dir: Path | None = None
+) -> Classifier:
+    """Policies, change records and a lazy audit reader for one check or run; audit logs
+    in a bucket are read with the read-only inventory identity."""
+
+    def read_bucket(
+        bucket: str,
+        prefix: str,
+        account: str,
+        regions: Sequence[str],
+        since: datetime,
+        until: datetime,
+    ) -> list[AuditEvent]:
+        credentials = bench.inventory_credentials(account)
+        return cloudtrail.read_bucket(
+            bucket, prefix, account, regions, since, until, credentials, bench.target
+        )
+
+    return Classifier.load(
+        bench.project,
+        policies_dir=policies_dir,
+        read_audit=audit_reader(bench.project, read_bucket, now),
+    )
+
+
 def recorded_ids_of_estate(bench: Workbench) -> tuple[dict[str, set[str]], list[str]]:
     """Every id recorded in every registered stack's state, read-only, with the
     inventory credentials. Returns (ids by type, problems)."""
@@ -287,6 +354,10 @@ def check(
     """Check the given stacks, then judge unmanaged resources of the types they manage."""
     opts = options or CheckOptions()
     generated = opts.clock()
+    if opts.classifier is None:
+        opts = dataclasses.replace(opts, classifier=classifier_for(bench, generated))
+    assert opts.classifier is not None
+    classifier = opts.classifier
     results: list[StackResult] = []
     observations: list[Observation] = []
     for ref in stacks:
@@ -304,13 +375,16 @@ def check(
         if not problems:
             # An unreadable state would make its resources look unmanaged: judge nothing.
             exclusions = bench.project.settings.exclusions
+            situation = classifier.situation(None, generated)
             estate = [
-                assemble.from_unmanaged(item, generated)
+                assemble.from_unmanaged(item, situation, generated)
                 for item in find_unmanaged(live, recorded, exclusions)
             ]
     return CheckReport(
         generatedAt=generated,
         results=results,
         estateFindings=estate,
-        estateProblems=problems,
+        estateProblems=[*problems, *classifier.problems],
+        policyVersion=classifier.policies.version,
+        expiredRules=classifier.expired_rules(generated),
     )

@@ -15,6 +15,8 @@ the lock file that warm-up produced, so Terraform only links from the cache.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import random
 import threading
@@ -40,7 +42,14 @@ from iacdrift.core.resilience import (
 from iacdrift.core.staleness import due_stacks
 from iacdrift.core.unmanaged import find_unmanaged
 from iacdrift.errors import IacdriftError
-from iacdrift.flows.check import CheckOptions, check_stack, recorded_ids_of_estate, utc_now
+from iacdrift.flows.check import (
+    CheckOptions,
+    check_stack,
+    classifier_for,
+    recorded_ids_of_estate,
+    utc_now,
+)
+from iacdrift.flows.classification import Classifier
 from iacdrift.flows.workbench import StackRef, Workbench, prepared
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack
@@ -66,6 +75,9 @@ class RunOptions:
     backoff: Backoff = field(default_factory=Backoff)
     breaker_threshold: int = 3
     clock: Callable[[], datetime] = utc_now
+    # Policies, change records, audit events: loaded once at the start of the run.
+    classifier: Classifier | None = None
+    policies_dir: Path | None = None
 
 
 def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
@@ -94,20 +106,42 @@ def endpoint_of(bench: Workbench) -> str:
 
 def warm_plugin_cache(bench: Workbench, refs: Sequence[StackRef]) -> dict[str, str]:
     """Init one stack per distinct provider requirement, serially; return the lock
-    file each requirement produced (requirement key -> lock file text)."""
+    file each requirement produced (requirement key -> lock file text).
+
+    The lock files are kept in ``.iacdrift/locks/`` (per requirement and CLI
+    config): later runs take them from there and init nothing here.
+    """
     locks: dict[str, str] = {}
     for ref in refs:
         key = _requirement_key(ref)
         if key in locks or (ref.directory / ".terraform.lock.hcl").exists():
+            continue
+        saved = _saved_lock_path(bench, key)
+        if saved.is_file():
+            locks[key] = saved.read_text(encoding="utf-8")
             continue
         try:
             with prepared(bench, ref) as stack:
                 lock_path = stack.call.workdir / ".terraform.lock.hcl"
                 if lock_path.exists():
                     locks[key] = lock_path.read_text(encoding="utf-8")
+                    _save_lock(saved, locks[key])
         except IacdriftError:
             continue  # the stack's own check reports the failure properly
     return locks
+
+
+def _saved_lock_path(bench: Workbench, requirement_key: str) -> Path:
+    cli_config = bench.cli_config.read_text(encoding="utf-8")
+    name = hashlib.sha256(f"{requirement_key}\n{cli_config}".encode()).hexdigest()[:32]
+    return bench.project.resolve_path(".iacdrift/locks") / f"{name}.lock.hcl"
+
+
+def _save_lock(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _requirement_key(ref: StackRef) -> str:
@@ -172,6 +206,8 @@ class _Run:
             clock=self.options.clock,
             per_stack_inventory=False,
             lock_file=lock_file,
+            classifier=self.options.classifier,
+            previous=_previous(self.history, ref.name),
         )
         try:
             lease = locking.Lease(
@@ -238,7 +274,12 @@ class _Run:
         self.total = len(refs)
         locks = warm_plugin_cache(self.bench, refs)
         results: list[StackResult] = []
-        with ThreadPoolExecutor(max_workers=max(1, self.options.max_parallel)) as pool:
+        # Terraform runs for at most max_parallel stacks at once; one more worker gets
+        # the next stack's lease, credentials and working copy meanwhile, so a core is
+        # not left idle between two stacks' Terraform processes.
+        parallel = max(1, self.options.max_parallel)
+        self.bench = dataclasses.replace(self.bench, terraform_slots=threading.Semaphore(parallel))
+        with ThreadPoolExecutor(max_workers=parallel + 1) as pool:
             futures = {
                 pool.submit(self.check_one, ref, locks.get(_requirement_key(ref))): ref
                 for ref in refs
@@ -265,6 +306,12 @@ def run(
 ) -> RunReport:
     run_id = getattr(bench, "run_id", None) or uuid.uuid4().hex[:12]
     started = options.clock()
+    if options.classifier is None:
+        # Bad policy or change-record files stop the run before any stack is checked.
+        classifier = classifier_for(bench, started, policies_dir=options.policies_dir)
+        options = dataclasses.replace(options, classifier=classifier)
+    assert options.classifier is not None
+    classifier = options.classifier
     refs = select(bench, options, history)
     history.record_run_start(run_id, started, options.selection)
     runner = _Run(bench, options, history, run_id, progress)
@@ -282,8 +329,9 @@ def run(
             for resource_type in listable:
                 recorded.setdefault(resource_type, set())
             if not problems:
+                situation = classifier.situation(None, started)
                 estate = [
-                    assemble.from_unmanaged(item, started)
+                    assemble.from_unmanaged(item, situation, started)
                     for item in find_unmanaged(live, recorded, bench.project.settings.exclusions)
                 ]
         except IacdriftError as exc:
@@ -298,11 +346,21 @@ def run(
         maxParallel=options.max_parallel,
         results=results,
         estateFindings=estate,
-        estateProblems=problems,
+        estateProblems=[*problems, *classifier.problems],
         skipped=sorted(runner.skipped, key=lambda s: s.stack),
+        policyVersion=classifier.policies.version,
+        expiredRules=classifier.expired_rules(started),
+    )
+    history.record_findings(
+        run_id, [f for r in results for f in r.findings] + list(report.estateFindings)
     )
     history.record_run_end(run_id, finished, report.exit_code())
     return report
+
+
+def _previous(history: HistoryStore, stack: str) -> dict[str, StackResult]:
+    last = history.last_result(stack)
+    return {stack: last} if last is not None else {}
 
 
 def _managed_types(ref: StackRef) -> set[str]:

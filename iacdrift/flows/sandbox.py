@@ -10,21 +10,27 @@ from __future__ import annotations
 import secrets as secrets_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import yaml
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from iacdrift.aws import inventory
 from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
+from iacdrift.aws.sts import session_name
 from iacdrift.configuration import read_configuration, remote_state_reads
 from iacdrift.core.ordering import dependency_order
 from iacdrift.core.terraform_json import load_json, read_state
 from iacdrift.credentials import DEFAULT_AUDIENCE, INVENTORY
-from iacdrift.errors import InputError, SandboxError, UnknownStackError
-from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.errors import InputError, RefusedError, SandboxError, UnknownStackError
+from iacdrift.flows.workbench import Workbench, new_run_id, prepared
+from iacdrift.models.context import ChangeRecord
 from iacdrift.models.registry import CloudTarget
 from iacdrift.registry import Project
-from iacdrift.sandbox import iam, scenarios
+from iacdrift.sandbox import cloudtrail, iam, scenarios
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens
 from iacdrift.sandbox.mirror import build_mirror
@@ -56,8 +62,9 @@ def sandbox_credentials() -> AwsCredentials:
 
 def _bootstrap_account(state: srv.SandboxState) -> None:
     """What exists in the account before any stack: the state bucket (versioned),
-    the DynamoDB lock table, and the database team's secret that prod-payments
-    reads. Idempotent."""
+    the DynamoDB lock table, the database team's secret that prod-payments
+    reads, corporate IT's office prefix list that prod-network reads, and the
+    CloudTrail log bucket that `sandbox drift` delivers records to. Idempotent."""
     target = Target(state.region, state.endpoint_url)
     creds = sandbox_credentials()
     try:
@@ -85,6 +92,21 @@ def _bootstrap_account(state: srv.SandboxState) -> None:
             secrets.create_secret(
                 Name=srv.BOOTSTRAP_SECRET, SecretString=secrets_module.token_urlsafe(24)
             )
+        ec2 = client("ec2", creds, target)
+        lists = ec2.describe_managed_prefix_lists(
+            Filters=[{"Name": "prefix-list-name", "Values": [scenarios.OFFICE_PREFIX_LIST]}]
+        ).get("PrefixLists", [])
+        if not lists:
+            ec2.create_managed_prefix_list(
+                PrefixListName=scenarios.OFFICE_PREFIX_LIST,
+                AddressFamily="IPv4",
+                MaxEntries=scenarios.OFFICE_PREFIX_LIST_MAX_ENTRIES,
+                Entries=[
+                    {"Cidr": cidr, "Description": description}
+                    for cidr, description in scenarios.OFFICE_NETWORKS
+                ],
+            )
+        cloudtrail.ensure_log_bucket(creds, target)
     except (BotoCoreError, ClientError) as exc:
         raise describe_cloud_error(exc, "bootstrapping the sandbox account", target) from exc
 
@@ -198,7 +220,9 @@ def provision_roles(project: Project, state: srv.SandboxState) -> list[str]:
     audience = settings.oidc.audience if settings.oidc else DEFAULT_AUDIENCE
     accesses = stack_access(project, state)
     buckets = {a.state_bucket for a in accesses} | {state.stateBucket}
-    specs = iam.role_specs(accesses, settings.inventoryRoles.values(), buckets)
+    logs = settings.context.auditLogs if settings.context else None
+    audit_buckets = [logs.bucket] if logs is not None and logs.bucket else []
+    specs = iam.role_specs(accesses, settings.inventoryRoles.values(), buckets, audit_buckets)
     target = Target(state.region, state.endpoint_url)
     return iam.provision(specs, audience, sandbox_credentials(), target)
 
@@ -283,28 +307,154 @@ def allow_token(project: Project, stack: str) -> list[str]:
     return refused
 
 
-def drift(project: Project, name: str) -> str:
-    """Inject one drift scenario into the running sandbox."""
+DEFAULT_CHANGE_RECORDS = "changes"
+CHANGE_RECORD_HEADER = "# Filed by `iacdrift sandbox drift` (sandbox scenario).\n"
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """What `sandbox drift` did: the change, who it was made as, and what it wrote."""
+
+    scenario: str
+    message: str
+    actor: str
+    cloudtrail: str | None
+    change_records: tuple[Path, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def change_record_dir(project: Project) -> Path:
+    """The project's change-record directory: `context.changeRecords` of
+    iacdrift.yaml when set, else `changes/` beside it."""
+    context = project.settings.context
+    configured = context.changeRecords if context is not None else None
+    return project.resolve_path(configured or DEFAULT_CHANGE_RECORDS)
+
+
+def resolve_actor(
+    project: Project, scenario: scenarios.Scenario, actor: str | None, run_id: str
+) -> cloudtrail.Actor:
+    """The actor of a scenario's change: ``actor`` (a name or an ARN), else the
+    scenario's default. ``pipeline`` is the registered role of the stack the
+    scenario applies (or changes), in the session iacdrift opens for ``run_id``."""
+    chosen = actor or scenario.actor
+    if chosen in cloudtrail.NAMED_ACTORS:
+        return cloudtrail.NAMED_ACTORS[chosen]
+    if chosen == "pipeline":
+        stack = scenario.pipeline_stack
+        if stack is None:
+            raise InputError(
+                f"--actor pipeline: scenario {scenario.name} changes no stack, so it has no "
+                "pipeline; choose another actor"
+            )
+        role = project.get(stack).unit.spec.credentials.oidcRole
+        return cloudtrail.pipeline_actor(role, session_name(stack, run_id))
+    return cloudtrail.actor_from_arn(chosen)
+
+
+def _pending_records(
+    directory: Path, documents: list[dict[str, Any]]
+) -> list[tuple[Path, str | None]]:
+    """(path, text to write, or None when the file already holds exactly this record)
+    of each record; refuses to overwrite a different record."""
+    pending: list[tuple[Path, str | None]] = []
+    for document in documents:
+        try:
+            ChangeRecord.model_validate(document)
+        except ValidationError as exc:  # our own scenario built it: a bug, said plainly
+            raise SandboxError(
+                f"scenario change record {document.get('id')}: invalid ({exc.error_count()} "
+                "problems); report this as a bug"
+            ) from exc
+        path = directory / f"{document['id']}.yaml"
+        text = CHANGE_RECORD_HEADER + yaml.safe_dump(
+            document, sort_keys=False, default_flow_style=False, allow_unicode=True
+        )
+        if path.exists():
+            if path.read_text(encoding="utf-8") == text:
+                pending.append((path, None))
+                continue
+            raise RefusedError(
+                f"{path}: a different change record {document['id']} exists; not "
+                "overwritten: move it away, or run the scenario again in a minute"
+            )
+        pending.append((path, text))
+    return pending
+
+
+def _write_record(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def drift(
+    project: Project,
+    name: str,
+    *,
+    actor: str | None = None,
+    clock: Callable[[], datetime] = srv.now,
+) -> DriftReport:
+    """Make one scenario's change in the running sandbox, as ``actor`` (default: the
+    scenario's); deliver its CloudTrail records to the log bucket and file its
+    change record, if it has one, in the change-record directory."""
     if name not in scenarios.SCENARIOS:
         known = ", ".join(sorted(scenarios.SCENARIOS))
         raise InputError(f"unknown scenario {name!r}: choose one of {known} (see --list)")
+    scenario = scenarios.SCENARIOS[name]
+    run_id = new_run_id()
+    who = resolve_actor(project, scenario, actor, run_id)
     directory = sandbox_dir(project)
     state, running = status(project)
     if state is None or not running:
         raise SandboxError("the sandbox is not running: start it with `iacdrift sandbox up`")
-    scenario = scenarios.SCENARIOS[name]
-    if scenario.stack and scenario.stack not in state.appliedStacks:
-        raise SandboxError(
-            f"scenario {name} changes stack {scenario.stack}, which the sandbox has not "
-            "applied: run `iacdrift sandbox up`"
-        )
+    for stack in scenario.needs:
+        if stack not in state.appliedStacks:
+            raise SandboxError(
+                f"scenario {name} changes stack {stack}, which the sandbox has not "
+                "applied: run `iacdrift sandbox up`"
+            )
+    bench = (
+        Workbench.open(project, cloud=CloudTarget.SANDBOX, run_id=run_id)
+        if scenario.applies
+        else None
+    )
+    records = [scenario.change_record(clock())] if scenario.change_record else []
+    records_dir = change_record_dir(project)
+    pending = _pending_records(records_dir, records)
+
+    def apply_stack(stack: str) -> None:
+        if bench is None or stack != scenario.applies:
+            raise SandboxError(f"scenario {name} may not apply stack {stack}")
+        with prepared(bench, bench.stack(stack)) as ready:
+            ready.engine.apply(ready.call)
+
     target = Target(state.region, state.endpoint_url)
+    credentials = sandbox_credentials()
+    run = scenarios.ScenarioRun(
+        clients=lambda service: client(service, credentials, target),
+        actor=who,
+        clock=clock,
+        region=state.region,
+        apply_stack=apply_stack,
+    )
     try:
-        done = scenarios.inject(name, sandbox_credentials(), target)
+        done = scenario.inject(run)
     except (BotoCoreError, ClientError) as exc:
         raise describe_cloud_error(exc, f"scenario {name}", target) from exc
     except LookupError as exc:
         raise SandboxError(f"scenario {name}: {exc}") from exc
+    for path, text in pending:
+        if text is not None:
+            _write_record(path, text)
+    delivered = (
+        cloudtrail.deliver(run.calls, delivered=clock(), credentials=credentials, target=target)
+        if run.calls
+        else None
+    )
     state.scenarios.append(name)
     srv.save_state(directory, state)
-    return done
+    return DriftReport(name, done, who.arn, delivered, tuple(path for path, _ in pending))

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from iacdrift.models.context import AuditEvent, ChangeRecord
 from iacdrift.models.finding import CheckReport, Finding, StackResult
+from iacdrift.models.notification import NotificationReport, WebhookPayload
 from iacdrift.models.policy import (
     AutoHealPolicy,
     DecisionTable,
@@ -48,12 +50,25 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "guardrail.schema.json": Guardrail,
     "decision-table.schema.json": DecisionTable,
     "route.schema.json": Route,
+    "change-record.schema.json": ChangeRecord,
+    "audit-event.schema.json": AuditEvent,
+    "webhook-payload.schema.json": WebhookPayload,
+    "notification-report.schema.json": NotificationReport,
 }
 
 # Files we read are validated as input; records we emit are described as output
 # (pydantic's serialization mode: defaults are always present).
 OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
-    {Finding, StackResult, CheckReport, RunReport, StatusReport}
+    {
+        Finding,
+        StackResult,
+        CheckReport,
+        RunReport,
+        StatusReport,
+        AuditEvent,
+        WebhookPayload,
+        NotificationReport,
+    }
 )
 
 

@@ -32,6 +32,8 @@ class Relationship(StrEnum):
     RECORDED_NE_ACTUAL = "recorded!=actual"
     DESIRED_NE_RECORDED = "desired!=recorded"
     NOISE_ONLY = "noise-only"
+    # Not a disagreement between the planes: the live resource breaks a guardrail.
+    VIOLATES_GUARDRAIL = "actual!=policy"
 
 
 class DriftClass(StrEnum):
@@ -115,6 +117,45 @@ class ChangedField(Record):
     sensitive: bool = Field(
         default=False, description="The value was sensitive: before/after are fingerprints."
     )
+    ownedBy: str | None = Field(
+        default=None,
+        description="Who owns the field outside Terraform: 'controller:<name>', 'runtime', "
+        "or 'ignore_changes' (lifecycle.ignore_changes in the configuration).",
+    )
+    ignoredBy: str | None = Field(
+        default=None, description="The id of the ignore rule that suppresses this difference."
+    )
+
+
+class EvidenceKind(StrEnum):
+    RULE = "rule"
+    AUDIT = "audit"
+    CHANGE = "change"
+    HISTORY = "history"
+    CONFIGURATION = "configuration"
+    PLAN = "plan"
+
+
+class Evidence(Record):
+    """One thing that led to a finding's class, risk or action (see `iacdrift explain`)."""
+
+    kind: EvidenceKind
+    ref: str = Field(
+        description="What it is: a policy document id, a CloudTrail eventId, a change "
+        "record id, a Terraform address or a run id."
+    )
+    detail: str = Field(description="One line: what it said and how it was used.")
+    at: datetime | None = Field(default=None, description="When it happened, if it has a time.")
+
+
+class AuditActor(Record):
+    """Who changed the resource, as the audit trail says (never request values)."""
+
+    eventId: str
+    eventTime: datetime
+    eventName: str
+    actorArn: str
+    roleArn: str | None = None
 
 
 class Finding(Record):
@@ -151,6 +192,25 @@ class Finding(Record):
     recommendedAction: Action
     autoHealAllowed: bool
     reason: str = Field(description="One line: why this class, risk and action.")
+    policyVersion: str | None = Field(
+        default=None, description="Content hash of the policy set that classified this finding."
+    )
+    suppressed: bool = Field(
+        default=False,
+        description="Every changed field is under an ignore rule: listed, never alerted.",
+    )
+    deadline: datetime | None = Field(
+        default=None, description="Reconcile by: for emergency drift, when Git must be true again."
+    )
+    actors: list[AuditActor] = Field(
+        default_factory=list, description="The audit events that changed the resource."
+    )
+    changeRecords: list[str] = Field(
+        default_factory=list, description="Ids of the change records that cover the change."
+    )
+    evidence: list[Evidence] = Field(
+        default_factory=list, description="Rules, events and records behind the decision."
+    )
     evidenceUri: str | None = None
 
 
@@ -219,6 +279,15 @@ class StackResult(Record):
     findings: list[Finding] = Field(default_factory=list)
 
 
+class ExpiredRule(Record):
+    """An ignore rule past its expiry date: it no longer applies (fix or renew it)."""
+
+    id: str
+    expires: str = Field(description="The day it expired, YYYY-MM-DD.")
+    owner: str
+    file: str
+
+
 class CheckReport(Record):
     """What `iacdrift check --format json` prints."""
 
@@ -233,7 +302,14 @@ class CheckReport(Record):
     estateProblems: list[str] = Field(
         default_factory=list,
         description="Why unmanaged resources could not be judged (e.g. an unreadable "
-        "state); a non-empty list makes the check exit 1.",
+        "state) or findings could not be joined to their context (unreadable audit "
+        "logs); a non-empty list makes the check exit 1.",
+    )
+    policyVersion: str | None = Field(
+        default=None, description="Content hash of the policy set every finding was classified by."
+    )
+    expiredRules: list[ExpiredRule] = Field(
+        default_factory=list, description="Ignore rules past their expiry: no longer applied."
     )
 
     def exit_code(self) -> int:

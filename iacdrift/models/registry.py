@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from iacdrift.core.schedule import parse_duration, parse_frequency
+
+if TYPE_CHECKING:  # resolved by iacdrift/models/__init__.py (context imports this module)
+    from iacdrift.models.context import ContextSettings
 
 API_VERSION = "iacdrift.dev/v1"
 SCHEMA_VERSION = 1
@@ -304,6 +307,11 @@ class Settings(Strict):
         default=None,
         description="DynamoDB table (hash key LockID) for iacdrift's per-stack orchestrator "
         "leases, e.g. the Terraform lock table; the sandbox uses its own lock table.",
+    )
+    context: ContextSettings | None = Field(
+        default=None,
+        description="Where audit logs and change records are, and which identities are "
+        "break-glass or controllers; null: change records from changes/ only.",
     )
 
     @model_validator(mode="after")

@@ -16,7 +16,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from iacdrift.models.finding import Finding, LockHolder, Record, StackResult, StackStatus
+from iacdrift.models.finding import (
+    ExpiredRule,
+    Finding,
+    LockHolder,
+    Record,
+    StackResult,
+    StackStatus,
+)
 from iacdrift.models.registry import RiskTier
 
 # A check "answered" when it produced a CLEAN or DRIFTED verdict; every other status
@@ -71,6 +78,12 @@ class RunReport(Record):
     )
     skipped: list[SkippedStack] = Field(
         default_factory=list, description="Selected or registered stacks not checked."
+    )
+    policyVersion: str | None = Field(
+        default=None, description="Content hash of the policy set every finding was classified by."
+    )
+    expiredRules: list[ExpiredRule] = Field(
+        default_factory=list, description="Ignore rules past their expiry: no longer applied."
     )
 
     def exit_code(self) -> int:

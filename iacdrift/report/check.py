@@ -63,15 +63,38 @@ def _headline(result: StackResult) -> Text:
     return text
 
 
+def _class(finding: Finding) -> str:
+    text = finding.driftClass.value
+    if finding.suppressed:
+        rules = sorted({f.ignoredBy for f in finding.changedFields if f.ignoredBy})
+        text += f" (ignored: {', '.join(rules)})"
+    if finding.deadline is not None:
+        text += f" (reconcile by {finding.deadline.isoformat(timespec='minutes')})"
+    if finding.changeRecords:
+        text += f" [{', '.join(finding.changeRecords)}]"
+    return text
+
+
+def _footer(report: CheckReport) -> list[str]:
+    lines = [
+        f"expired ignore rule {rule.id} ({rule.file}, owner {rule.owner}) expired on "
+        f"{rule.expires}: no longer applied; renew or remove it"
+        for rule in report.expiredRules
+    ]
+    if report.policyVersion:
+        lines.append(f"policy version {report.policyVersion}; `iacdrift explain ID` says why")
+    return lines
+
+
 def _findings_table(findings: list[Finding], title: str | None = None) -> Table:
     table = Table(title=title, show_lines=True, expand=False)
-    for column in ("resource", "relationship", "class", "risk", "action", "changed fields"):
+    for column in ("resource / finding", "relationship", "class", "risk", "action", "changed"):
         table.add_column(column, overflow="fold")
     for finding in findings:
         table.add_row(
-            finding.resourceRef,
+            f"{finding.resourceRef}\n{finding.findingId}",
             finding.relationship.value,
-            finding.driftClass.value,
+            _class(finding),
             finding.risk.value + (" (alert)" if finding.alert else ""),
             finding.recommendedAction.value,
             _fields(finding),
@@ -89,6 +112,7 @@ def render_table(report: CheckReport, console: Console) -> None:
         parts.append(_findings_table(report.estateFindings, "unmanaged (no stack's state)"))
     for problem in report.estateProblems:
         parts.append(Text(f"estate: {problem}", style="magenta"))
+    parts.extend(Text(line, style="dim") for line in _footer(report))
     console.print(Group(*parts))
 
 
@@ -109,6 +133,7 @@ def render_markdown(report: CheckReport) -> str:
         lines += ["## Unmanaged resources", "", *_md_findings(report.estateFindings)]
     for problem in report.estateProblems:
         lines.append(f"- estate: {_md_escape(problem)}")
+    lines += [f"- {_md_escape(line)}" for line in _footer(report)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -119,9 +144,9 @@ def _md_findings(findings: list[Finding]) -> list[str]:
     ]
     for f in findings:
         cells = [
-            f"`{f.resourceRef}`",
+            f"`{f.resourceRef}`<br>`{f.findingId}`",
             f.relationship.value,
-            f.driftClass.value,
+            _class(f),
             f.risk.value,
             f.recommendedAction.value,
             _fields(f),

@@ -17,6 +17,11 @@ Schema, versioned with ``PRAGMA user_version`` and created on first use::
                   stack DRIFTED), findings_json TEXT (the whole StackResult,
                   already redacted), lock_json TEXT NULL (LockHolder);
                   UNIQUE (run_id, stack), INDEX (stack, checked_at)
+    findings      (v2) id INTEGER PRIMARY KEY, finding_id TEXT, run_id TEXT NULL
+                  (NULL: an ad-hoc `check`), stack TEXT NULL (NULL: an estate
+                  finding), detected_at TEXT, finding_json TEXT (the Finding,
+                  redacted); INDEX (finding_id, detected_at): what
+                  ``iacdrift explain`` reads
 
 Times are stored as ISO 8601 UTC text with microseconds and ``+00:00``, a fixed
 width, so text order is time order. Every time passed in must be
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +42,10 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from iacdrift.errors import ExecutionError
-from iacdrift.models.finding import LockHolder, StackResult
+from iacdrift.models.finding import Finding, LockHolder, StackResult
 from iacdrift.models.run import ANSWERED, RunSelection
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = Path(".iacdrift/history.sqlite")
 # Long enough for another process's write transaction (one row or one run's end),
 # short enough that a wedged process is reported rather than waited on forever.
@@ -70,6 +75,18 @@ CREATE TABLE stack_checks (
 CREATE INDEX stack_checks_by_stack ON stack_checks (stack, checked_at);
 """
 
+_SCHEMA_V2 = """
+CREATE TABLE findings (
+    id           INTEGER PRIMARY KEY,
+    finding_id   TEXT NOT NULL,
+    run_id       TEXT,
+    stack        TEXT,
+    detected_at  TEXT NOT NULL,
+    finding_json TEXT NOT NULL
+);
+CREATE INDEX findings_by_id ON findings (finding_id, detected_at);
+"""
+
 _ANSWERED_SQL = "(" + ", ".join(f"'{status.value}'" for status in sorted(ANSWERED)) + ")"
 
 
@@ -83,6 +100,12 @@ class Contention(NamedTuple):
     stack: str
     checked_at: datetime
     lock: LockHolder
+
+
+def _execute_script(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def default_history_path(project_root: Path) -> Path:
@@ -190,10 +213,11 @@ class HistoryStore:
                         f"{self.path}: is an SQLite database but not an iacdrift run history; "
                         "point --history at another path"
                     )
-                for statement in _SCHEMA_V1.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _execute_script(db, _SCHEMA_V1)
+                version = 1
+            if version == 1:
+                _execute_script(db, _SCHEMA_V2)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def schema_version(self) -> int:
         with self._read("reading") as db:
@@ -267,6 +291,53 @@ class HistoryStore:
                 raise HistoryError(
                     f"{self.path}: run {run_id!r} was never started; call record_run_start first"
                 ) from exc
+
+    def record_findings(self, run_id: str | None, findings: Sequence[Finding]) -> None:
+        """Keep findings for ``iacdrift explain`` (a run's, or an ad-hoc check's with None)."""
+        rows = [
+            (
+                finding.findingId,
+                run_id,
+                finding.stack,
+                _encode(finding.detectedAt, "finding.detectedAt"),
+                finding.model_dump_json(),
+            )
+            for finding in findings
+        ]
+        if not rows:
+            return
+        with self._write("recording findings in") as db:
+            db.executemany(
+                "INSERT INTO findings (finding_id, run_id, stack, detected_at, finding_json) "
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def find_finding(self, finding_id: str) -> Finding | None:
+        """The most recent record of the finding ``finding_id`` (a prefix of 12+ characters
+        is enough when it is unique)."""
+        with self._read("reading") as db:
+            rows = db.execute(
+                "SELECT id, finding_id, finding_json FROM findings WHERE finding_id = ? "
+                "OR (length(?) >= 12 AND finding_id LIKE ? || '%') "
+                "ORDER BY detected_at DESC, id DESC",
+                (finding_id, finding_id, finding_id),
+            ).fetchall()
+        ids = {row[1] for row in rows}
+        if len(ids) > 1:
+            raise HistoryError(
+                f"{finding_id!r} matches {len(ids)} findings ({', '.join(sorted(ids)[:3])}, ...); "
+                "give more of the id"
+            )
+        if not rows:
+            return None
+        try:
+            return Finding.model_validate_json(rows[0][2])
+        except ValidationError as exc:
+            raise HistoryError(
+                f"{self.path}: findings row {rows[0][0]} is not a readable finding "
+                f"({exc.error_count()} problems); it was written by another iacdrift version"
+            ) from exc
 
     def record_run_end(self, run_id: str, finished_at: datetime, exit_code: int) -> None:
         finished = _encode(finished_at, "finished_at")

@@ -63,13 +63,13 @@ def run_with(store: HistoryStore, run_id: str, *results: StackResult) -> None:
 def test_schema_is_created_on_first_use_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "history.sqlite"
     with HistoryStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 1
+        assert store.schema_version() == SCHEMA_VERSION == 2
     db = sqlite3.connect(path)
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert tables == {"runs", "stack_checks"}
+        assert tables == {"runs", "stack_checks", "findings"}
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         db.close()
     # Reopening an existing history keeps its rows and does not recreate the schema.
@@ -278,3 +278,57 @@ def test_one_store_shared_by_threads(store: HistoryStore) -> None:
         thread.join()
     assert errors == []
     assert len(store.last_successes()) == 40
+
+
+def test_a_version_1_history_gains_the_findings_table(tmp_path: Path) -> None:
+    from iacdrift.store.history import _SCHEMA_V1, _execute_script
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    _execute_script(db, _SCHEMA_V1)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with HistoryStore(path) as store:
+        assert store.schema_version() == 2
+        assert store.find_finding("drift-0000000000000000") is None
+
+
+def test_findings_are_kept_for_explain(tmp_path: Path) -> None:
+    from iacdrift.models.finding import Action, Domain, DriftClass, Finding, Relationship, Risk
+
+    def finding(finding_id: str, reason: str, at: datetime) -> Finding:
+        return Finding(
+            findingId=finding_id,
+            stack="prod-network",
+            detectedAt=at,
+            domain=Domain.NETWORK,
+            resourceRef="aws_security_group.web",
+            resourceId="sg-1",
+            resourceType="aws_security_group",
+            environment="prod",
+            owner="team-network",
+            sourceOfTruth=None,
+            stateBackend=None,
+            relationship=Relationship.OUT_OF_BAND,
+            driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
+            risk=Risk.HIGH,
+            alert=True,
+            recommendedAction=Action.REVERT,
+            autoHealAllowed=False,
+            reason=reason,
+        )
+
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        store.record_run_start("r1", T0, "all")
+        store.record_findings("r1", [finding("drift-aaaaaaaaaaaaaaaaaaaa", "first", T0)])
+        later = T0 + timedelta(hours=1)
+        store.record_findings(None, [finding("drift-aaaaaaaaaaaaaaaaaaaa", "second", later)])
+        store.record_findings(None, [finding("drift-aaaaaaaaaaaabbbbbbbb", "other", later)])
+        found = store.find_finding("drift-aaaaaaaaaaaaaaaaaaaa")
+        assert found is not None and found.reason == "second"
+        assert store.find_finding("drift-missing") is None
+        with pytest.raises(HistoryError, match="matches 2 findings"):
+            store.find_finding("drift-aaaaaaaa")
+        prefix = store.find_finding("drift-aaaaaaaaaaaab")
+        assert prefix is not None and prefix.reason == "other"

@@ -1,0 +1,277 @@
+"""Facts the classifier needs from a plan beyond the divergences. Pure.
+
+* :func:`live_resources`: every managed resource as the refreshed plan saw it
+  (the actual plane), redacted and normalized, with its tags: what guardrails
+  and ignore rules look at, including resources that did not drift;
+* :func:`data_source_changes`: data sources (``terraform_remote_state``
+  outputs, a secret's version, any other lookup) whose value at plan time
+  differs from the value recorded at the last apply;
+* :func:`data_dependencies`: which data sources each resource's configuration
+  reads, directly or through the arguments of the module calls around it;
+* :func:`refactor_pairs`: a destroy and a create of the same type whose
+  identity matches (a rename without a ``moved`` block).
+
+Values are compared as salted fingerprints in memory; nothing here keeps a
+secret beyond the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iacdrift.core.addresses import config_address
+from iacdrift.core.normalize import normalize
+from iacdrift.core.redact import fingerprint, redact
+from iacdrift.core.terraform_json import PlanView
+
+# Attributes naming an object in its provider: equal values on a destroy and a
+# create of the same type mean the same object under a new address.
+IDENTITY_ATTRIBUTES: tuple[str, ...] = ("bucket", "name", "role", "function_name", "arn")
+
+# Data sources whose change is a secret delivery (judged on versions, never values).
+SECRET_DATA_SOURCES: frozenset[str] = frozenset(
+    {"aws_secretsmanager_secret_version", "aws_ssm_parameter", "aws_kms_secrets"}
+)
+_VERSION_ATTRIBUTES: tuple[str, ...] = ("version_id", "version", "version_stages")
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """A managed resource as the provider reported it during the plan's refresh."""
+
+    address: str
+    type: str
+    resource_id: str | None
+    attributes: Any  # redacted + normalized
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DataChange:
+    """A data source whose value changed since the last apply."""
+
+    address: str
+    type: str
+    secret: bool
+    version_before: str | None = None
+    version_after: str | None = None
+
+    def describe(self) -> str:
+        if self.secret and (self.version_before or self.version_after):
+            return (
+                f"{self.address}: version {self.version_before or '?'} -> "
+                f"{self.version_after or '?'}"
+            )
+        return f"{self.address}: its value changed since the last apply"
+
+
+def _module_resources(module: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for resource in module.get("resources") or []:
+        if isinstance(resource, Mapping):
+            yield resource
+    for child in module.get("child_modules") or []:
+        if isinstance(child, Mapping):
+            yield from _module_resources(child)
+
+
+def _prior_resources(plan_json: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    prior = plan_json.get("prior_state")
+    if not isinstance(prior, Mapping):
+        return
+    values = prior.get("values")
+    if isinstance(values, Mapping) and isinstance(values.get("root_module"), Mapping):
+        yield from _module_resources(values["root_module"])
+
+
+def _tags(attributes: Any) -> dict[str, str]:
+    if not isinstance(attributes, Mapping):
+        return {}
+    for key in ("tags_all", "tags"):
+        tags = attributes.get(key)
+        if isinstance(tags, Mapping) and tags:
+            return {str(k): str(v) for k, v in tags.items() if isinstance(v, str)}
+    return {}
+
+
+def live_resources(plan_json: Mapping[str, Any], *, salt: bytes) -> dict[str, LiveResource]:
+    """Managed resources of the plan's refreshed prior state, by address."""
+    found: dict[str, LiveResource] = {}
+    for item in _prior_resources(plan_json):
+        if item.get("mode") != "managed" or not isinstance(item.get("address"), str):
+            continue
+        type_name = str(item.get("type") or "")
+        values = item.get("values") or {}
+        mask = item.get("sensitive_values")
+        redacted = redact(
+            values, mask if mask is not None else True, salt=salt, type_name=type_name
+        )
+        attributes = normalize(type_name, redacted) or {}
+        raw_id = values.get("id") if isinstance(values, Mapping) else None
+        found[item["address"]] = LiveResource(
+            address=item["address"],
+            type=type_name,
+            resource_id=raw_id if isinstance(raw_id, str) else None,
+            attributes=attributes,
+            tags=_tags(attributes),
+        )
+    return found
+
+
+def _state_data_sources(state_json: Mapping[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(address, type, attributes) of every data source instance in a state document."""
+    for resource in state_json.get("resources") or []:
+        if not isinstance(resource, Mapping) or resource.get("mode") != "data":
+            continue
+        module = resource.get("module")
+        base = f"data.{resource.get('type')}.{resource.get('name')}"
+        prefix = f"{module}." if isinstance(module, str) and module else ""
+        for instance in resource.get("instances") or []:
+            if not isinstance(instance, Mapping):
+                continue
+            key = instance.get("index_key")
+            suffix = "" if key is None else (f"[{key}]" if isinstance(key, int) else f'["{key}"]')
+            yield prefix + base + suffix, str(resource.get("type")), instance.get("attributes")
+
+
+def _version(attributes: Any) -> str | None:
+    if not isinstance(attributes, Mapping):
+        return None
+    for key in _VERSION_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def data_source_changes(
+    plan_json: Mapping[str, Any], state_json: Mapping[str, Any] | None, *, salt: bytes
+) -> dict[str, DataChange]:
+    """Data sources read during the plan whose value differs from the recorded one.
+
+    A data source absent from the recorded state (never applied) is not a change.
+    """
+    if not state_json:
+        return {}
+    recorded = {address: (kind, attrs) for address, kind, attrs in _state_data_sources(state_json)}
+    changes: dict[str, DataChange] = {}
+    for item in _prior_resources(plan_json):
+        address = item.get("address")
+        if item.get("mode") != "data" or not isinstance(address, str) or address not in recorded:
+            continue
+        kind, before = recorded[address]
+        after = item.get("values")
+        if fingerprint(before, salt=salt) == fingerprint(after, salt=salt):
+            continue
+        secret = kind in SECRET_DATA_SOURCES
+        changes[address] = DataChange(
+            address=address,
+            type=kind,
+            secret=secret,
+            version_before=_version(before) if secret else None,
+            version_after=_version(after) if secret else None,
+        )
+    return changes
+
+
+def _references(expressions: Any) -> Iterator[str]:
+    """Every reference anywhere in an ``expressions`` tree (blocks nest)."""
+    if isinstance(expressions, Mapping):
+        refs = expressions.get("references")
+        if isinstance(refs, list):
+            yield from (ref for ref in refs if isinstance(ref, str))
+        for key, value in expressions.items():
+            if key != "references":
+                yield from _references(value)
+    elif isinstance(expressions, list):
+        for value in expressions:
+            yield from _references(value)
+
+
+def _data_refs(refs: set[str], prefix: str) -> set[str]:
+    """``data.T.N`` addresses (with the module prefix) among references."""
+    found: set[str] = set()
+    for ref in refs:
+        if ref.startswith("data."):
+            parts = ref.split(".")
+            if len(parts) >= 3:
+                found.add(prefix + ".".join(parts[:3]))
+    return found
+
+
+def data_dependencies(plan_json: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Config address of each managed resource -> data sources its configuration reads.
+
+    A resource inside a module depends on every data source the module call's
+    arguments read (dynamic blocks and locals hide finer paths, so the whole
+    call counts), recursively up to the root.
+    """
+    configuration = plan_json.get("configuration")
+    root = configuration.get("root_module") if isinstance(configuration, Mapping) else None
+    result: dict[str, frozenset[str]] = {}
+    if isinstance(root, Mapping):
+        _walk_module(root, "", frozenset(), result)
+    return result
+
+
+def _walk_module(
+    module: Mapping[str, Any],
+    prefix: str,
+    inherited: frozenset[str],
+    out: dict[str, frozenset[str]],
+) -> None:
+    for resource in module.get("resources") or []:
+        if not isinstance(resource, Mapping) or resource.get("mode") != "managed":
+            continue
+        refs = set(_references(resource.get("expressions")))
+        for dependency in resource.get("depends_on") or []:
+            if isinstance(dependency, str):
+                refs.add(dependency)
+        out[prefix + str(resource.get("address"))] = inherited | _data_refs(refs, prefix)
+    for name, call in (module.get("module_calls") or {}).items():
+        if not isinstance(call, Mapping):
+            continue
+        call_refs = set(_references(call.get("expressions")))
+        child = call.get("module")
+        if isinstance(child, Mapping):
+            reads = inherited | _data_refs(call_refs, prefix)
+            _walk_module(child, f"{prefix}module.{name}.", frozenset(reads), out)
+
+
+def depends_on_changed(
+    address: str, dependencies: Mapping[str, frozenset[str]], changes: Mapping[str, DataChange]
+) -> list[DataChange]:
+    """The changed data sources the resource at ``address`` reads."""
+    reads = dependencies.get(config_address(address), frozenset())
+    return [change for data, change in sorted(changes.items()) if config_address(data) in reads]
+
+
+def refactor_pairs(plan: PlanView) -> dict[str, str]:
+    """Address -> counterpart for each destroy/create pair of one type with the same identity.
+
+    Both sides map to each other. Only unambiguous pairs: one destroy, one create.
+    """
+    destroys: dict[tuple[str, str, str], list[str]] = {}
+    creates: dict[tuple[str, str, str], list[str]] = {}
+    for entry in plan.resource_changes:
+        if entry.mode != "managed":
+            continue
+        actions = set(entry.actions)
+        if actions == {"delete"} and isinstance(entry.before, Mapping):
+            for key in IDENTITY_ATTRIBUTES:
+                value = entry.before.get(key)
+                if isinstance(value, str) and value:
+                    destroys.setdefault((entry.type, key, value), []).append(entry.address)
+        elif actions == {"create"} and isinstance(entry.after, Mapping):
+            for key in IDENTITY_ATTRIBUTES:
+                value = entry.after.get(key)
+                if isinstance(value, str) and value:
+                    creates.setdefault((entry.type, key, value), []).append(entry.address)
+    pairs: dict[str, str] = {}
+    for identity, gone in sorted(destroys.items()):
+        made = creates.get(identity, [])
+        if len(gone) == 1 and len(made) == 1 and gone[0] != made[0]:
+            pairs.setdefault(gone[0], made[0])
+            pairs.setdefault(made[0], gone[0])
+    return pairs

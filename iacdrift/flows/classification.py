@@ -1,0 +1,183 @@
+"""What classification needs besides the plan, loaded once per check or run.
+
+The policies (``policies/`` beside iacdrift.yaml), the change records
+(``context.changeRecords``, default ``changes/``) and the audit events
+(``context.auditLogs``: a local directory or a CloudTrail log bucket, read
+with the read-only inventory identity) are read once and shared by every
+stack of the run. Bad policy or change-record files stop the run before any
+stack is checked (one line per problem); unreadable audit logs do not stop
+it, they are an estate problem (the run exits 1): findings are still
+classified, but no actor can be known.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from iacdrift.context import cloudtrail
+from iacdrift.context.changes import load_change_records
+from iacdrift.core.decide import Situation, StackFacts
+from iacdrift.errors import IacdriftError
+from iacdrift.models.context import AuditEvent, ChangeRecord, ContextSettings
+from iacdrift.models.finding import ExpiredRule, StackResult
+from iacdrift.models.policy import IgnoreRule, PolicySet
+from iacdrift.policy import default_policy_dir, load_policies
+from iacdrift.registry import Project
+
+ROLE_ACCOUNT_FIELD = 4  # arn:aws:iam::<account>:role/...
+
+AuditRead = Callable[[], list[AuditEvent]]
+# (bucket, prefix, account, regions, since, until) -> events, bound to credentials.
+BucketRead = Callable[[str, str, str, Sequence[str], datetime, datetime], list[AuditEvent]]
+
+
+@dataclass
+class Classifier:
+    """Policies and context of one check or run; thread-safe, audit read lazily once."""
+
+    project: Project
+    policies: PolicySet
+    settings: ContextSettings
+    changes: tuple[ChangeRecord, ...]
+    read_audit: AuditRead | None = None
+    problems: list[str] = field(default_factory=list)
+    _audit: list[AuditEvent] | None = None
+    _audit_loaded: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def load(
+        cls,
+        project: Project,
+        *,
+        policies_dir: Path | None = None,
+        read_audit: AuditRead | None = None,
+    ) -> Classifier:
+        """Read the policies and change records; raise RegistryError listing every problem."""
+        settings = project.settings.context or ContextSettings()
+        directory = policies_dir or default_policy_dir(project.root)
+        policies = load_policies(directory, cwd=project.root, missing_ok=policies_dir is None)
+        changes: list[ChangeRecord] = []
+        if settings.changeRecords:
+            changes = load_change_records(
+                Path(settings.changeRecords), cwd=project.root, missing_ok=True
+            )
+        return cls(project, policies, settings, tuple(changes), read_audit)
+
+    def audit(self) -> list[AuditEvent] | None:
+        """The audit events (read on first use); None when no audit source is configured
+        or it could not be read (the reason is in ``problems``)."""
+        if self.settings.auditLogs is None or self.read_audit is None:
+            return None
+        with self._lock:
+            if not self._audit_loaded:
+                self._audit_loaded = True
+                try:
+                    self._audit = self.read_audit()
+                except IacdriftError as exc:
+                    self.problems.append(f"audit logs: {exc.message}")
+                    self._audit = None
+            return self._audit
+
+    def expired_rules(self, now: datetime) -> list[ExpiredRule]:
+        found: list[ExpiredRule] = []
+        for source in self.policies.sources_of(IgnoreRule):
+            rule = source.document
+            assert isinstance(rule, IgnoreRule)
+            if not rule.active(now.date()):
+                found.append(
+                    ExpiredRule(
+                        id=rule.id, expires=str(rule.expires), owner=rule.owner, file=source.where
+                    )
+                )
+        return found
+
+    def situation(
+        self,
+        facts: StackFacts | None,
+        now: datetime,
+        *,
+        pipeline_roles: Sequence[str] = (),
+        previous: StackResult | None = None,
+        lineage: str | None = None,
+        serial: int | None = None,
+    ) -> Situation:
+        return Situation(
+            facts=facts,
+            policies=self.policies,
+            now=now,
+            settings=self.settings,
+            audit=self.audit(),
+            changes=self.changes,
+            pipeline_roles=tuple(pipeline_roles),
+            state_regressed=state_regression(previous, lineage, serial),
+        )
+
+
+def state_regression(
+    previous: StackResult | None, lineage: str | None, serial: int | None
+) -> str | None:
+    """Why the recorded state is older than one a previous check saw, if it is."""
+    if previous is None or previous.stateSerial is None or serial is None:
+        return None
+    if previous.stateLineage != lineage or serial >= previous.stateSerial:
+        return None
+    return (
+        f"the state's serial went back from {previous.stateSerial} (seen "
+        f"{previous.checkedAt.isoformat()}) to {serial} with the same lineage: restored "
+        "from an older copy"
+    )
+
+
+def audit_reader(project: Project, read_bucket_with: BucketRead, now: datetime) -> AuditRead | None:
+    """A function reading the configured audit source (see Classifier.read_audit).
+
+    ``read_bucket_with`` is ``(bucket, prefix, account, regions, since, until) -> events``
+    bound to the inventory credentials by the caller.
+    """
+    settings = project.settings.context or ContextSettings()
+    source = settings.auditLogs
+    if source is None:
+        return None
+    since = now - timedelta(days=source.lookbackDays)
+
+    def read() -> list[AuditEvent]:
+        if source.directory is not None:
+            directory = (project.root / source.directory).resolve()
+            if not directory.is_dir():
+                raise cloudtrail.AuditLogError(
+                    f"{source.directory}: audit log directory not found; create it or fix "
+                    "context.auditLogs.directory in iacdrift.yaml"
+                )
+            return cloudtrail.read_directory(directory, since)
+        assert source.bucket is not None
+        events: list[AuditEvent] = []
+        for account in accounts_of(project):
+            events.extend(
+                read_bucket_with(
+                    source.bucket,
+                    source.prefix,
+                    account,
+                    [project.settings.cloud.region],
+                    since,
+                    now,
+                )
+            )
+        return cloudtrail.unique_events(events)
+
+    return read
+
+
+def accounts_of(project: Project) -> list[str]:
+    """The accounts whose trails to read: the inventory roles' accounts, else the stacks'."""
+    accounts = set(project.settings.inventoryRoles)
+    if not accounts:
+        for stack in project.stacks:
+            parts = stack.unit.spec.credentials.oidcRole.split(":")
+            if len(parts) > ROLE_ACCOUNT_FIELD and parts[ROLE_ACCOUNT_FIELD]:
+                accounts.add(parts[ROLE_ACCOUNT_FIELD])
+    return sorted(accounts)

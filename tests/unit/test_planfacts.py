@@ -1,0 +1,123 @@
+"""What the classifier reads from a plan beyond its divergences (captured real plans)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from iacdrift.core.planfacts import (
+    data_dependencies,
+    data_source_changes,
+    depends_on_changed,
+    live_resources,
+    refactor_pairs,
+)
+from iacdrift.core.terraform_json import PlanView, ResourceEntry
+
+PLANS = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
+SALT = b"test-salt"
+
+
+def plan(scenario: str, stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PLANS / scenario / f"{stack}.plan.json").read_text())
+    return data
+
+
+def state_from_prior(plan_json: dict[str, Any]) -> dict[str, Any]:
+    """A state document holding the plan's data sources as they were read."""
+    resources = []
+    for item in plan_json["prior_state"]["values"]["root_module"]["resources"]:
+        if item["mode"] == "data":
+            resources.append(
+                {
+                    "mode": "data",
+                    "type": item["type"],
+                    "name": item["name"],
+                    "provider": item["provider_name"],
+                    "instances": [{"attributes": copy.deepcopy(item["values"])}],
+                }
+            )
+    return {"version": 4, "serial": 3, "lineage": "l", "resources": resources}
+
+
+def test_module_resources_depend_on_the_data_sources_their_call_reads() -> None:
+    deps = data_dependencies(plan("clean", "prod-app"))
+    assert deps["module.app_sg.aws_security_group.this"] == {"data.terraform_remote_state.network"}
+    assert deps["module.artifacts.aws_s3_bucket.this"] == frozenset()
+
+
+def test_a_changed_remote_state_output_is_a_data_change() -> None:
+    plan_json = plan("clean", "prod-app")
+    state = state_from_prior(plan_json)
+    assert data_source_changes(plan_json, state, salt=SALT) == {}
+    outputs = state["resources"][0]["instances"][0]["attributes"]["outputs"]
+    outputs["web_security_group_id"] = "sg-00000000000000000"
+    changes = data_source_changes(plan_json, state, salt=SALT)
+    assert list(changes) == ["data.terraform_remote_state.network"]
+    assert not changes["data.terraform_remote_state.network"].secret
+    found = depends_on_changed(
+        "module.app_sg.aws_security_group.this", data_dependencies(plan_json), changes
+    )
+    assert [c.address for c in found] == ["data.terraform_remote_state.network"]
+    # Nothing recorded (never applied): not a change.
+    assert data_source_changes(plan_json, None, salt=SALT) == {}
+
+
+def test_live_resources_are_redacted_normalized_and_tagged() -> None:
+    live = live_resources(plan("sg-open-ssh", "prod-network"), salt=SALT)
+    web = live['module.tier["web"].aws_security_group.this']
+    assert web.resource_id and web.resource_id.startswith("sg-")
+    assert any(rule.get("from_port") == 22 for rule in web.attributes["ingress"])
+    assert web.tags
+
+
+def entry(address: str, actions: tuple[str, ...], before: Any, after: Any) -> ResourceEntry:
+    return ResourceEntry(
+        address=address,
+        module_address=None,
+        mode="managed",
+        type="aws_s3_bucket",
+        name=address.split(".")[-1],
+        index=None,
+        provider_name="registry.terraform.io/hashicorp/aws",
+        actions=actions,
+        before=before,
+        after=after,
+        before_sensitive=False,
+        after_sensitive=False,
+        after_unknown={},
+        action_reason=None,
+        previous_address=None,
+        importing=False,
+    )
+
+
+def view(*entries: ResourceEntry) -> PlanView:
+    return PlanView("1.2", "1.15.5", [], list(entries), True, (), False, True, True)
+
+
+def test_a_destroy_and_a_create_of_one_identity_pair_up() -> None:
+    pairs = refactor_pairs(
+        view(
+            entry("aws_s3_bucket.old", ("delete",), {"bucket": "logs"}, None),
+            entry("aws_s3_bucket.new", ("create",), None, {"bucket": "logs"}),
+            entry("aws_s3_bucket.other", ("create",), None, {"bucket": "other"}),
+        )
+    )
+    assert pairs == {
+        "aws_s3_bucket.old": "aws_s3_bucket.new",
+        "aws_s3_bucket.new": "aws_s3_bucket.old",
+    }
+
+
+def test_ambiguous_identities_do_not_pair() -> None:
+    pairs = refactor_pairs(
+        view(
+            entry("aws_s3_bucket.a", ("delete",), {"bucket": "logs"}, None),
+            entry("aws_s3_bucket.b", ("create",), None, {"bucket": "logs"}),
+            entry("aws_s3_bucket.c", ("create",), None, {"bucket": "logs"}),
+        )
+    )
+    assert pairs == {}
