@@ -6,7 +6,6 @@ configuration means.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,16 +61,16 @@ def _strip_interpolation(text: str) -> str:
 
 
 def _ignored_roots(value: Any) -> frozenset[str]:
-    """Top-level attribute names of an ignore_changes value; ``*`` for ``all``."""
+    """The ignore_changes entries as written (``tags``, ``tags["owner"]``); ``*`` for
+    ``all``. Each is a path that core.planes.ignore_path reads."""
     if isinstance(value, str):
         return frozenset({"*"}) if unquote(_strip_interpolation(value)) == "all" else frozenset()
-    roots: set[str] = set()
+    entries: set[str] = set()
     for item in value if isinstance(value, list) else []:
-        text = _strip_interpolation(str(item))
-        root = re.split(r"[.\[]", text, maxsplit=1)[0].strip()
-        if root:
-            roots.add(root)
-    return frozenset(roots)
+        text = _strip_interpolation(str(item)).strip()
+        if text:
+            entries.add(text)
+    return frozenset(entries)
 
 
 def read_configuration(stack_dir: Path) -> DesiredConfiguration:

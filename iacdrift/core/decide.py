@@ -32,6 +32,7 @@ The same inputs always give the same verdict.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +40,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from iacdrift.core.classify import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
+from iacdrift.core.planes import ignore_path
 from iacdrift.core.planfacts import DataChange
 from iacdrift.models.context import (
     AuditEvent,
@@ -65,7 +67,6 @@ from iacdrift.models.policy import (
     OwnerKind,
     PolicySet,
     pointer_segments,
-    values_at,
 )
 
 # Relationships that mean "the world changed outside Terraform".
@@ -78,9 +79,11 @@ RUNTIME_CHANGES: frozenset[Relationship] = frozenset(
         Relationship.UNMANAGED,
     }
 )
-# Fields of a secret that say which version is current, never what it holds.
-SECRET_VERSION_FIELDS: frozenset[str] = frozenset(
-    {"version_stages", "version_id", "secret_string", "secret_binary", "version"}
+# Fields of a secret that say which version is current (judged), and the fields
+# holding the value itself (allowed to change along, never judged on their own).
+SECRET_VERSION_FIELDS: frozenset[str] = frozenset({"version_stages", "version_id", "version"})
+SECRET_VALUE_FIELDS: frozenset[str] = frozenset(
+    {"secret_string", "secret_binary", "value", "insecure_value"}
 )
 _SECRET_TYPES: frozenset[str] = frozenset(
     {"aws_secretsmanager_secret_version", "aws_ssm_parameter"}
@@ -141,15 +144,17 @@ class Situation:
     policies: PolicySet
     now: datetime
     settings: ContextSettings = field(default_factory=ContextSettings)
-    # Mutating audit events, by any identifier they name (see audit_by_id); None when no
-    # audit source is configured (then no actor is ever known).
-    audit: Sequence[AuditEvent] | None = None
+    # Successful mutating audit events by every identifier they name (see index_audit);
+    # None when no audit source is configured (then no actor is ever known).
+    audit: Mapping[str, Sequence[AuditEvent]] | None = None
     changes: Sequence[ChangeRecord] = ()
     # ARN globs of Terraform's own identities for this stack (its pipeline role):
     # their changes are applies, not manual changes.
     pipeline_roles: tuple[str, ...] = ()
     # Why the recorded state is older than one already seen, if it is.
     state_regressed: str | None = None
+    # When the stack was last checked CLEAN (a failed apply before it is reconciled).
+    clean_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,19 @@ def _top(pointer: str) -> str:
     return segments[0] if segments else ""
 
 
+def _under_ignore_changes(pointer: str, entries: frozenset[str]) -> bool:
+    """``pointer`` lies under one of the ``lifecycle.ignore_changes`` entries."""
+    segments = pointer_segments(pointer)
+    for entry in entries:
+        try:
+            path = ignore_path(entry)
+        except ValueError:
+            continue  # unreadable: ignores nothing (report more, not less)
+        if segments[: len(path)] == path:
+            return True
+    return False
+
+
 def policy_pointer(pointer: str) -> str:
     """The pointer policies are written against: ``/tags_all/x`` (the provider's merge of
     ``tags`` and default tags) is governed by what is said of ``/tags/x``."""
@@ -214,7 +232,7 @@ def _owner(
             f"{pointer} is {rule.kind.value}-owned ({owner}{condition}) by path {rule.path}",
         )
         return owner
-    if "*" in ignore_changes or _top(pointer) in ignore_changes:
+    if _under_ignore_changes(pointer, ignore_changes):
         trail.add(
             EvidenceKind.CONFIGURATION,
             "lifecycle.ignore_changes",
@@ -282,17 +300,25 @@ def annotate_fields(
 def _manual_events(subject: Subject, situation: Situation) -> list[AuditEvent]:
     if situation.audit is None or not subject.identifiers:
         return []
-    wanted = set(subject.identifiers)
     lookback = situation.now - timedelta(days=_lookback_days(situation.settings))
-    found = [
-        event
-        for event in situation.audit
-        if event.mutating
-        and event.eventTime >= lookback
-        and wanted.intersection(event.resourceIds)
+    found = {
+        event.eventId: event
+        for identifier in subject.identifiers
+        for event in situation.audit.get(identifier, ())
+        if lookback <= event.eventTime <= situation.now
         and not arn_matches(situation.pipeline_roles, event)
-    ]
-    return sorted(found, key=lambda e: (e.eventTime, e.eventId))
+    }
+    return sorted(found.values(), key=lambda e: (e.eventTime, e.eventId))
+
+
+def index_audit(events: Sequence[AuditEvent]) -> dict[str, tuple[AuditEvent, ...]]:
+    """Successful mutating events by every identifier they name (built once per run)."""
+    index: dict[str, list[AuditEvent]] = {}
+    for event in events:
+        if event.mutating:
+            for identifier in event.resourceIds:
+                index.setdefault(identifier, []).append(event)
+    return {key: tuple(value) for key, value in index.items()}
 
 
 def _lookback_days(settings: ContextSettings) -> int:
@@ -336,6 +362,30 @@ def _last_apply(situation: Situation) -> ChangeRecord | None:
         if r.type is ChangeType.APPLY and r.stack == stack and r.window.start <= situation.now
     ]
     return max(applies, key=lambda r: (r.window.start, r.id)) if applies else None
+
+
+def _failed_apply(
+    subject: Subject, situation: Situation, events: Sequence[AuditEvent]
+) -> ChangeRecord | None:
+    """The stack's last apply, when it failed, covers the subject and still explains it.
+
+    Only differences between the planes (not guardrail hits, not unmanaged
+    resources); not when a person changed the resource after the apply ended (that
+    is a manual change); not once a clean check came after it (reconciled since).
+    """
+    if subject.relationship in (Relationship.VIOLATES_GUARDRAIL, Relationship.UNMANAGED):
+        return None
+    record = _last_apply(situation)
+    if record is None or record.outcome is None or record.outcome.value != "failed":
+        return None
+    if record not in _covering(subject, situation, None):
+        return None
+    ended = record.window.end or record.window.start
+    if any(event.eventTime > ended for event in events):
+        return None
+    if situation.clean_since is not None and situation.clean_since > ended:
+        return None
+    return record
 
 
 def _actor(event: AuditEvent) -> AuditActor:
@@ -414,7 +464,8 @@ def _classify(
         rel in RUNTIME_CHANGES - {Relationship.MISSING_IN_ACTUAL, Relationship.UNMANAGED}
         and subject.resource_type in _SECRET_TYPES
         and effective
-        and all(_top(f.pointer) in SECRET_VERSION_FIELDS for f in effective)
+        and all(_top(f.pointer) in SECRET_VERSION_FIELDS | SECRET_VALUE_FIELDS for f in effective)
+        and any(_top(f.pointer) in SECRET_VERSION_FIELDS for f in effective)
     ):
         return _Class(
             DriftClass.SECRET_DELIVERY_DRIFT,
@@ -452,15 +503,7 @@ def _classify(
             + ", ".join(c.address for c in plain_data)
             + "), not this stack's code",
         )
-    last_apply = _last_apply(situation)
-    failed = (
-        last_apply
-        if last_apply is not None
-        and last_apply.outcome is not None
-        and last_apply.outcome.value == "failed"
-        and last_apply in _covering(subject, situation, None)
-        else None
-    )
+    failed = _failed_apply(subject, situation, events)
     if rel is Relationship.DESIRED_NE_RECORDED and failed is None:
         return _Class(DriftClass.PENDING_APPLY, "this stack's code changed and was not applied")
     if failed is not None:
@@ -478,11 +521,14 @@ def _classify(
     if rel is Relationship.VIOLATES_GUARDRAIL:
         return _Class(
             DriftClass.POLICY_DRIFT,
-            "violates a guardrail that took effect after it was created, with no manual change",
+            "in sync with its code but violates a guardrail now in effect, with no manual "
+            "change: it predates the guardrail, or its code breaks it",
         )
-    at = events[-1].eventTime if events else situation.now
+    # The change's time when the audit trail knows it; otherwise any approving record
+    # opened before now (an approved change does not expire with the audit window).
+    at = events[-1].eventTime if events else None
     for record in _covering(subject, situation, at):
-        if record.acceptsRuntime:
+        if record.acceptsRuntime and record.window.start <= situation.now:
             approvers = ", ".join(record.approvers) or "nobody named"
             trail.add(
                 EvidenceKind.CHANGE,
@@ -697,7 +743,16 @@ def violated_guardrails(
     )
 
 
+GUARDRAIL_VALUE_LIMIT = 400
+
+
 def guardrail_field(guardrail: Guardrail, attributes: Any) -> ChangedField:
-    """The field a guardrail finding shows: the rule's path and the live value there."""
-    found = values_at(attributes, guardrail.rule.path) if guardrail.rule.path else [attributes]
-    return ChangedField(pointer=guardrail.rule.path or "/", after=found[0] if found else None)
+    """The field a guardrail finding shows: the rule's path and only the values that
+    violate it (the matching list elements, not the resource), cut to a few hundred
+    characters. The attributes are already redacted."""
+    culprits = guardrail.rule.culprits(attributes)
+    shown: Any = culprits[0] if len(culprits) == 1 else culprits
+    text = json.dumps(shown, sort_keys=True, default=str)
+    if len(text) > GUARDRAIL_VALUE_LIMIT:
+        shown = text[: GUARDRAIL_VALUE_LIMIT - 1] + "…"
+    return ChangedField(pointer=guardrail.rule.path, after=shown)

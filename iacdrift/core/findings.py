@@ -26,6 +26,7 @@ from iacdrift.core.decide import (
 )
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import DataChange, LiveResource, depends_on_changed
+from iacdrift.core.redact import is_marker
 from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
     QUIET_CLASSES,
@@ -76,9 +77,10 @@ def _identifiers(resource_id: str | None, live: LiveResource | None) -> tuple[st
         # Composite ids (secret versions: "<arn>|<version>") name each part.
         found.update(part for part in resource_id.split("|") if part)
     if live is not None and isinstance(live.attributes, Mapping):
-        for key in ("id", "arn", "name", "bucket"):
+        # ids and ARNs only: a bare name may be another type's (a role and a group "web").
+        for key in ("id", "arn"):
             value = live.attributes.get(key)
-            if isinstance(value, str) and value and not value.startswith("iacdrift:"):
+            if isinstance(value, str) and value and not is_marker(value):
                 found.add(value)
     return tuple(sorted(found))
 
@@ -95,10 +97,12 @@ def _finding(
     after_plane: Plane | None = None,
     noise_fields: Sequence[ChangedField] = (),
 ) -> Finding:
+    # A guardrail hit is identified by its guardrail too (two guardrails, two findings).
+    kind = subject.relationship.value
+    if subject.relationship is Relationship.VIOLATES_GUARDRAIL:
+        kind += ":" + ",".join(subject.guardrails)
     return Finding(
-        findingId=finding_id(
-            subject.stack, subject.address, subject.relationship, list(subject.fields)
-        ),
+        findingId=finding_id(subject.stack, subject.address, kind, list(subject.fields)),
         stack=subject.stack,
         detectedAt=detected_at,
         domain=domain_of(subject.resource_type),
@@ -166,12 +170,16 @@ def stack_findings(
             refactor_counterpart=plan.refactor_pairs.get(divergence.address),
             guardrails=guardrails,
         )
-        if divergence.relationship is not Relationship.DESIRED_NE_RECORDED:
+        verdict = judge(subject, situation)
+        # A loud runtime finding already carries the guardrail (evidence, risk); a quiet
+        # one (noise, owned, ignored) must not hide it: it is reported on its own below.
+        loud = verdict.drift_class not in QUIET_CLASSES and not verdict.suppressed
+        if divergence.relationship is not Relationship.DESIRED_NE_RECORDED and loud:
             runtime_changed.add(divergence.address)
         found.append(
             _finding(
                 subject,
-                judge(subject, situation),
+                verdict,
                 facts,
                 detected_at,
                 policies.version,

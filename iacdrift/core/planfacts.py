@@ -135,6 +135,23 @@ def _state_data_sources(state_json: Mapping[str, Any]) -> Iterator[tuple[str, st
             yield prefix + base + suffix, str(resource.get("type")), instance.get("attributes")
 
 
+def _unwrap_dynamic(attributes: Any) -> Any:
+    """A state stores dynamically typed attributes (``terraform_remote_state.outputs``,
+    ``config``) as ``{"type": ..., "value": ...}`` where plan JSON has the bare value."""
+    if not isinstance(attributes, Mapping):
+        return attributes
+    return {
+        key: value["value"]
+        if isinstance(value, Mapping) and set(value) == {"type", "value"}
+        else value
+        for key, value in attributes.items()
+    }
+
+
+def _comparable(type_name: str, attributes: Any) -> Any:
+    return normalize(type_name, _unwrap_dynamic(attributes))
+
+
 def _version(attributes: Any) -> str | None:
     if not isinstance(attributes, Mapping):
         return None
@@ -162,7 +179,10 @@ def data_source_changes(
             continue
         kind, before = recorded[address]
         after = item.get("values")
-        if fingerprint(before, salt=salt) == fingerprint(after, salt=salt):
+        same = fingerprint(_comparable(kind, before), salt=salt) == fingerprint(
+            _comparable(kind, after), salt=salt
+        )
+        if same:
             continue
         secret = kind in SECRET_DATA_SOURCES
         changes[address] = DataChange(
@@ -200,43 +220,93 @@ def _data_refs(refs: set[str], prefix: str) -> set[str]:
     return found
 
 
+@dataclass
+class _Scope:
+    """One module instance of the configuration: what its parts read."""
+
+    prefix: str
+    module: Mapping[str, Any]
+    inherited: frozenset[str]  # data sources the module call's arguments read
+    all_data: frozenset[str] = frozenset()  # every data source declared in this module
+
+
+def _declared_data(module: Mapping[str, Any], prefix: str) -> frozenset[str]:
+    return frozenset(
+        prefix + str(r.get("address"))
+        for r in module.get("resources") or []
+        if isinstance(r, Mapping) and r.get("mode") == "data"
+    )
+
+
+def _output_reads(scope: _Scope, call: str, output: str) -> set[str]:
+    """The data sources a child module's output reads (``module.<call>.<output>``)."""
+    calls = scope.module.get("module_calls") or {}
+    child_call = calls.get(call) if isinstance(calls, Mapping) else None
+    child = child_call.get("module") if isinstance(child_call, Mapping) else None
+    if not isinstance(child, Mapping):
+        return set()
+    outputs = child.get("outputs") or {}
+    spec = outputs.get(output) if isinstance(outputs, Mapping) else None
+    child_prefix = f"{scope.prefix}module.{call}."
+    refs = set(_references(spec)) if spec is not None else set()
+    found = _data_refs(refs, child_prefix)
+    if any(ref.startswith("local.") for ref in refs):
+        found |= _declared_data(child, child_prefix)
+    return found
+
+
+def _reads(node: Any, scope: _Scope) -> set[str]:
+    """Data sources a configuration node reads: directly, through a child module's
+    outputs, through locals (not in plan JSON: every data source of the module is
+    assumed), and what the module call's arguments read."""
+    refs = set(_references(node))
+    if isinstance(node, Mapping):
+        refs.update(d for d in node.get("depends_on") or [] if isinstance(d, str))
+    found = set(scope.inherited) | _data_refs(refs, scope.prefix)
+    for ref in refs:
+        parts = ref.split(".")
+        if parts[0] == "module" and len(parts) >= 3:
+            found |= _output_reads(scope, parts[1], parts[2])
+        elif parts[0] == "local":
+            found |= scope.all_data
+    return found
+
+
 def data_dependencies(plan_json: Mapping[str, Any]) -> dict[str, frozenset[str]]:
     """Config address of each managed resource -> data sources its configuration reads.
 
-    A resource inside a module depends on every data source the module call's
-    arguments read (dynamic blocks and locals hide finer paths, so the whole
-    call counts), recursively up to the root.
+    Everything in the resource block counts (``count``/``for_each`` expressions
+    too). A resource inside a module also reads whatever the module call's
+    arguments read (dynamic blocks hide finer paths), recursively up to the root.
     """
     configuration = plan_json.get("configuration")
     root = configuration.get("root_module") if isinstance(configuration, Mapping) else None
     result: dict[str, frozenset[str]] = {}
     if isinstance(root, Mapping):
-        _walk_module(root, "", frozenset(), result)
+        _walk_module(_Scope("", root, frozenset(), _declared_data(root, "")), result)
     return result
 
 
-def _walk_module(
-    module: Mapping[str, Any],
-    prefix: str,
-    inherited: frozenset[str],
-    out: dict[str, frozenset[str]],
-) -> None:
-    for resource in module.get("resources") or []:
+def _walk_module(scope: _Scope, out: dict[str, frozenset[str]]) -> None:
+    for resource in scope.module.get("resources") or []:
         if not isinstance(resource, Mapping) or resource.get("mode") != "managed":
             continue
-        refs = set(_references(resource.get("expressions")))
-        for dependency in resource.get("depends_on") or []:
-            if isinstance(dependency, str):
-                refs.add(dependency)
-        out[prefix + str(resource.get("address"))] = inherited | _data_refs(refs, prefix)
-    for name, call in (module.get("module_calls") or {}).items():
-        if not isinstance(call, Mapping):
+        out[scope.prefix + str(resource.get("address"))] = frozenset(_reads(resource, scope))
+    for name, call in sorted((scope.module.get("module_calls") or {}).items()):
+        child = call.get("module") if isinstance(call, Mapping) else None
+        if not isinstance(child, Mapping):
             continue
-        call_refs = set(_references(call.get("expressions")))
-        child = call.get("module")
-        if isinstance(child, Mapping):
-            reads = inherited | _data_refs(call_refs, prefix)
-            _walk_module(child, f"{prefix}module.{name}.", frozenset(reads), out)
+        child_prefix = f"{scope.prefix}module.{name}."
+        arguments = {k: v for k, v in call.items() if k != "module"}
+        _walk_module(
+            _Scope(
+                child_prefix,
+                child,
+                frozenset(_reads(arguments, scope)),
+                _declared_data(child, child_prefix),
+            ),
+            out,
+        )
 
 
 def depends_on_changed(

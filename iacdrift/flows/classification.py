@@ -13,17 +13,17 @@ classified, but no actor can be known.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from iacdrift.context import cloudtrail
 from iacdrift.context.changes import load_change_records
-from iacdrift.core.decide import Situation, StackFacts
+from iacdrift.core.decide import Situation, StackFacts, index_audit
 from iacdrift.errors import IacdriftError
 from iacdrift.models.context import AuditEvent, ChangeRecord, ContextSettings
-from iacdrift.models.finding import ExpiredRule, StackResult
+from iacdrift.models.finding import ExpiredRule, StackResult, StackStatus
 from iacdrift.models.policy import IgnoreRule, PolicySet
 from iacdrift.policy import default_policy_dir, load_policies
 from iacdrift.registry import Project
@@ -45,7 +45,7 @@ class Classifier:
     changes: tuple[ChangeRecord, ...]
     read_audit: AuditRead | None = None
     problems: list[str] = field(default_factory=list)
-    _audit: list[AuditEvent] | None = None
+    _audit: Mapping[str, Sequence[AuditEvent]] | None = None
     _audit_loaded: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,19 +68,21 @@ class Classifier:
             )
         return cls(project, policies, settings, tuple(changes), read_audit)
 
-    def audit(self) -> list[AuditEvent] | None:
-        """The audit events (read on first use); None when no audit source is configured
-        or it could not be read (the reason is in ``problems``)."""
+    def audit(self) -> Mapping[str, Sequence[AuditEvent]] | None:
+        """The mutating audit events by identifier (read and indexed on first use); None
+        when no audit source is configured or it could not be read (the reason is then
+        in ``problems``, and the run exits 1)."""
         if self.settings.auditLogs is None or self.read_audit is None:
             return None
         with self._lock:
             if not self._audit_loaded:
-                self._audit_loaded = True
                 try:
-                    self._audit = self.read_audit()
+                    self._audit = index_audit(self.read_audit())
                 except IacdriftError as exc:
                     self.problems.append(f"audit logs: {exc.message}")
-                    self._audit = None
+                except Exception as exc:  # any failure must be reported, not swallowed
+                    self.problems.append(f"audit logs: {type(exc).__name__}: {exc}")
+                self._audit_loaded = True
             return self._audit
 
     def expired_rules(self, now: datetime) -> list[ExpiredRule]:
@@ -115,6 +117,11 @@ class Classifier:
             changes=self.changes,
             pipeline_roles=tuple(pipeline_roles),
             state_regressed=state_regression(previous, lineage, serial),
+            clean_since=(
+                previous.checkedAt
+                if previous is not None and previous.status is StackStatus.CLEAN
+                else None
+            ),
         )
 
 
@@ -159,17 +166,24 @@ def audit_reader(project: Project, read_bucket_with: BucketRead, now: datetime) 
         for account in accounts_of(project):
             events.extend(
                 read_bucket_with(
-                    source.bucket,
-                    source.prefix,
-                    account,
-                    [project.settings.cloud.region],
-                    since,
-                    now,
+                    source.bucket, source.prefix, account, regions_of(project), since, now
                 )
             )
         return cloudtrail.unique_events(events)
 
     return read
+
+
+# IAM, STS and other global services deliver their events in us-east-1.
+GLOBAL_EVENTS_REGION = "us-east-1"
+
+
+def regions_of(project: Project) -> list[str]:
+    """The regions whose trails to read: the settings' and every stack state's, and the
+    region where global services (IAM) log."""
+    regions = {project.settings.cloud.region, GLOBAL_EVENTS_REGION}
+    regions.update(stack.unit.spec.state.region for stack in project.stacks)
+    return sorted(r for r in regions if r)
 
 
 def accounts_of(project: Project) -> list[str]:

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from iacdrift.core.addresses import config_address
 from iacdrift.models.finding import Record
-from iacdrift.models.policy import Glob
+from iacdrift.models.policy import Glob, address_matches
 from iacdrift.models.registry import NAME_PATTERN, Strict
 
 
@@ -62,16 +61,9 @@ UtcDatetime = Annotated[
 
 
 def resource_matches(pattern: str, value: str) -> bool:
-    """``value`` (an address or id) is ``pattern``, or matches it as a glob.
-
-    Terraform addresses carry instance keys in brackets (``module.b["ledger"]``),
-    which a glob would read as character classes: the brackets are also tried
-    literally, so ``module.b["ledger"].*`` matches what it looks like it matches.
-    """
-    if pattern == value or fnmatchcase(value, pattern):
-        return True
-    literal = "".join({"[": "[[]", "]": "[]]"}.get(char, char) for char in pattern)
-    return fnmatchcase(value, literal)
+    """``value`` (an address or id) is ``pattern``, or matches it as a glob; the
+    brackets of Terraform instance keys also match literally (see address_matches)."""
+    return address_matches(pattern, value)
 
 
 def _sorted_unique(values: list[str]) -> list[str]:

@@ -228,6 +228,20 @@ def glob_matches(pattern: str | None, value: str | None) -> bool:
     return value is not None and fnmatchcase(value, pattern)
 
 
+def address_matches(pattern: str | None, value: str | None) -> bool:
+    """Like :func:`glob_matches`, for Terraform addresses and resource ids: equal, a glob
+    match, or a glob match with the brackets of instance keys (``["ledger"]``) taken
+    literally rather than as character classes."""
+    if pattern is None:
+        return True
+    if value is None:
+        return False
+    if pattern == value or fnmatchcase(value, pattern):
+        return True
+    literal = "".join({"[": "[[]", "]": "[]]"}.get(char, char) for char in pattern)
+    return fnmatchcase(value, literal)
+
+
 def glob_covers(outer: str | None, inner: str | None) -> bool:
     """Every value ``inner`` matches, ``outer`` matches too (None: anything).
 
@@ -415,7 +429,7 @@ class IgnoreMatch(Strict):
         tags = tags or {}
         return (
             resource_type == self.resourceType
-            and glob_matches(self.address, address)
+            and address_matches(self.address, address)
             and glob_matches(self.stack, stack)
             and glob_matches(self.environment, environment)
             and all(glob_matches(value, tags.get(key)) for key, value in self.tags.items())
@@ -613,6 +627,21 @@ class Check(Strict):
 
     def holds(self, document: Any) -> bool:
         return any(self._holds_for(target) for target in values_at(document, self.path))
+
+    def culprits(self, document: Any) -> list[Any]:
+        """The values that make the check hold: the matching targets at ``path``, or for
+        any-element-matches the matching elements (not the whole list)."""
+        found: list[Any] = []
+        for target in values_at(document, self.path):
+            if self.operator is CheckOperator.ANY_ELEMENT_MATCHES and isinstance(target, list):
+                found.extend(
+                    element
+                    for element in target
+                    if all(check.holds(element) for check in self.where)
+                )
+            elif self._holds_for(target):
+                found.append(target)
+        return found
 
     def _holds_for(self, target: Any) -> bool:
         op = self.operator

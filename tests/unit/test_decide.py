@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from iacdrift.core.decide import Situation, StackFacts, Subject, judge, violated_guardrails
+from iacdrift.core.decide import (
+    Situation,
+    StackFacts,
+    Subject,
+    guardrail_field,
+    index_audit,
+    judge,
+    violated_guardrails,
+)
 from iacdrift.core.planfacts import DataChange
 from iacdrift.models.context import (
     AuditEvent,
@@ -116,6 +124,8 @@ def situation(**fields: Any) -> Situation:
         ),
     }
     base.update(fields)
+    if isinstance(base["audit"], list):
+        base["audit"] = index_audit(base["audit"])
     return Situation(**base)
 
 
@@ -353,8 +363,12 @@ def test_emergency_carries_a_deadline_and_escalates_past_it() -> None:
     assert verdict.change_records == ("INC-7",)
     assert [a.actorArn for a in verdict.actors] == [actor]
     late = judge(subject(), dataclasses.replace(sit, now=NOW + timedelta(days=2)))
-    assert late.risk.rank > verdict.risk.rank or late.risk is Risk.CRITICAL
     assert "PAST its reconcile deadline" in late.reason
+    # In staging the base risk leaves room to see the step up.
+    staging = StackFacts(stack=STACK, environment="staging", risk_tier="low")
+    on_time = judge(subject(), dataclasses.replace(sit, facts=staging))
+    overdue = judge(subject(), dataclasses.replace(sit, facts=staging, now=NOW + timedelta(days=2)))
+    assert overdue.risk.rank == on_time.risk.rank + 1
 
 
 def test_break_glass_record_without_a_break_glass_actor_is_not_an_emergency() -> None:
@@ -528,7 +542,110 @@ def test_a_succeeded_apply_after_a_failed_one_clears_it() -> None:
     assert (
         judge(pending, situation(changes=[failed, fixed])).drift_class is DriftClass.PENDING_APPLY
     )
-    assert ChangeType.APPLY.value == "apply"
+    # A clean check after the failed apply: reconciled since.
+    reconciled = situation(changes=[failed], clean_since=NOW - timedelta(hours=3))
+    assert judge(pending, reconciled).drift_class is DriftClass.PENDING_APPLY
+    # A person changed it after the failed apply: a manual change, not its leftovers.
+    later = event(at=NOW - timedelta(hours=1))
+    assert judge(subject(), situation(changes=[failed], audit=[later])).drift_class is (
+        DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
+    )
+    # A guardrail hit is never a failed apply's leftover.
+    hit = subject(relationship=Relationship.VIOLATES_GUARDRAIL, guardrails=())
+    assert judge(hit, situation(changes=[failed])).drift_class is DriftClass.POLICY_DRIFT
+    assert failed.type is ChangeType.APPLY
+
+
+def test_an_approved_change_outlives_the_audit_window() -> None:
+    closed = record(
+        acceptsRuntime=True,
+        window=Window(start=NOW - timedelta(days=20), end=NOW - timedelta(days=19)),
+    )
+    for audit in (None, []):
+        verdict = judge(subject(), situation(audit=audit, changes=[closed]))
+        assert verdict.drift_class is DriftClass.STALE_DESIRED_STATE
+    future = record(acceptsRuntime=True, window=Window(start=NOW + timedelta(days=1)))
+    assert judge(subject(), situation(changes=[future])).drift_class is (
+        DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
+    )
+
+
+def test_ssm_rotation_is_judged_on_versions_never_on_values_alone() -> None:
+    value = ChangedField(pointer="/value", before="(s:a)", after="(s:b)", sensitive=True)
+    rotated = subject(
+        resource_type="aws_ssm_parameter",
+        address="aws_ssm_parameter.p",
+        relationship=Relationship.RECORDED_NE_ACTUAL,
+        fields=(value, ChangedField(pointer="/version", before=1, after=2)),
+    )
+    assert judge(rotated, situation()).drift_class is DriftClass.SECRET_DELIVERY_DRIFT
+    value_only = dataclasses.replace(rotated, fields=(value,))
+    assert judge(value_only, situation()).drift_class is DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
+
+
+def test_ignore_changes_on_one_tag_owns_only_that_tag() -> None:
+    scaled = subject(
+        relationship=Relationship.RECORDED_NE_ACTUAL,
+        fields=(ChangedField(pointer="/tags/last-scaled", after="x"),),
+        ignore_changes=frozenset({'tags["last-scaled"]'}),
+    )
+    assert judge(scaled, situation()).drift_class is DriftClass.CONTROLLER_OWNED_DRIFT
+    owner = dataclasses.replace(scaled, fields=(ChangedField(pointer="/tags/owner", after="x"),))
+    assert judge(owner, situation()).drift_class is DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
+
+
+def test_ignore_rule_scoped_to_an_address_with_an_instance_key() -> None:
+    address = 'module.bucket["ledger"].aws_s3_bucket.this'
+    rule = doc(
+        IgnoreRule,
+        id="ledger-tags",
+        match={"resourceType": "aws_s3_bucket", "address": address},
+        paths=["/tags/backup"],
+        reason="set by AWS Backup",
+        owner="team-storage",
+        expires="2027-01-31",
+    )
+    bucket = subject(
+        address=address,
+        resource_type="aws_s3_bucket",
+        resource_id="ledger",
+        fields=(ChangedField(pointer="/tags/backup", after="daily"),),
+    )
+    assert judge(bucket, situation(policies=policies(rule))).suppressed
+
+
+SSH_RULE = {
+    "path": "/ingress",
+    "operator": "any-element-matches",
+    "where": [{"path": "/from_port", "operator": "equals", "value": 22}],
+}
+
+
+def test_a_guardrail_field_shows_only_the_violating_elements() -> None:
+    ssh = doc(
+        Guardrail,
+        id="no-world-ssh",
+        resourceType="aws_security_group",
+        description="no world ssh",
+        effectiveDate="2026-01-01",
+        rule=SSH_RULE,
+    )
+    live = {"ingress": [{"from_port": 443}, {"from_port": 22}], "secret": "not shown"}
+    shown = guardrail_field(ssh, live)
+    assert shown.pointer == "/ingress"
+    assert shown.after == {"from_port": 22}
+    whole = doc(
+        Guardrail,
+        id="any",
+        resourceType="aws_security_group",
+        description="anything",
+        effectiveDate="2026-01-01",
+        rule={
+            "operator": "any-of",
+            "where": [{"path": "/name", "operator": "equals", "value": "x" * 900}],
+        },
+    )
+    assert len(str(guardrail_field(whole, {"name": "x" * 900}).after)) <= 400
 
 
 def test_tags_all_is_governed_by_what_is_said_of_tags() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,9 @@ def plan(scenario: str, stack: str) -> dict[str, Any]:
     return data
 
 
-def state_from_prior(plan_json: dict[str, Any]) -> dict[str, Any]:
-    """A state document holding the plan's data sources as they were read."""
-    resources = []
-    for item in plan_json["prior_state"]["values"]["root_module"]["resources"]:
-        if item["mode"] == "data":
-            resources.append(
-                {
-                    "mode": "data",
-                    "type": item["type"],
-                    "name": item["name"],
-                    "provider": item["provider_name"],
-                    "instances": [{"attributes": copy.deepcopy(item["values"])}],
-                }
-            )
-    return {"version": 4, "serial": 3, "lineage": "l", "resources": resources}
+def recorded_state(scenario: str, stack: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PLANS / scenario / f"{stack}.state.json").read_text())
+    return data
 
 
 def test_module_resources_depend_on_the_data_sources_their_call_reads() -> None:
@@ -50,10 +37,13 @@ def test_module_resources_depend_on_the_data_sources_their_call_reads() -> None:
 
 def test_a_changed_remote_state_output_is_a_data_change() -> None:
     plan_json = plan("clean", "prod-app")
-    state = state_from_prior(plan_json)
+    # The real recorded state keeps outputs as {"type": ..., "value": ...}: not a change.
+    state = recorded_state("clean", "prod-app")
     assert data_source_changes(plan_json, state, salt=SALT) == {}
-    outputs = state["resources"][0]["instances"][0]["attributes"]["outputs"]
-    outputs["web_security_group_id"] = "sg-00000000000000000"
+    remote = next(r for r in state["resources"] if r["mode"] == "data")
+    outputs = remote["instances"][0]["attributes"]["outputs"]
+    assert set(outputs) == {"type", "value"}
+    outputs["value"]["web_security_group_id"] = "sg-00000000000000000"
     changes = data_source_changes(plan_json, state, salt=SALT)
     assert list(changes) == ["data.terraform_remote_state.network"]
     assert not changes["data.terraform_remote_state.network"].secret
@@ -61,8 +51,56 @@ def test_a_changed_remote_state_output_is_a_data_change() -> None:
         "module.app_sg.aws_security_group.this", data_dependencies(plan_json), changes
     )
     assert [c.address for c in found] == ["data.terraform_remote_state.network"]
+    assert (
+        depends_on_changed(
+            "module.artifacts.aws_s3_bucket.this", data_dependencies(plan_json), changes
+        )
+        == []
+    )
     # Nothing recorded (never applied): not a change.
     assert data_source_changes(plan_json, None, salt=SALT) == {}
+
+
+def config(root: dict[str, Any]) -> dict[str, Any]:
+    return {"configuration": {"root_module": root}}
+
+
+def test_dependencies_through_for_each_locals_and_module_outputs() -> None:
+    net_module = {
+        "resources": [{"address": "data.aws_vpc.main", "mode": "data"}],
+        "outputs": {"vpc_id": {"expression": {"references": ["data.aws_vpc.main.id"]}}},
+    }
+    plan_json = config(
+        {
+            "resources": [
+                {
+                    "address": "aws_s3_bucket.per_region",
+                    "mode": "managed",
+                    "for_each_expression": {"references": ["data.aws_regions.all.names"]},
+                    "expressions": {"bucket": {"constant_value": "x"}},
+                },
+                {
+                    "address": "aws_security_group.app",
+                    "mode": "managed",
+                    "expressions": {"vpc_id": {"references": ["module.net.vpc_id", "module.net"]}},
+                },
+                {
+                    "address": "aws_iam_role.r",
+                    "mode": "managed",
+                    "expressions": {"name": {"references": ["local.name"]}},
+                },
+                {"address": "aws_s3_bucket.plain", "mode": "managed", "expressions": {}},
+                {"address": "data.aws_regions.all", "mode": "data"},
+            ],
+            "module_calls": {"net": {"source": "./net", "module": net_module}},
+        }
+    )
+    deps = data_dependencies(plan_json)
+    assert deps["aws_s3_bucket.per_region"] == {"data.aws_regions.all"}
+    assert deps["aws_security_group.app"] == {"module.net.data.aws_vpc.main"}
+    # Locals are not in plan JSON: every data source of the module counts.
+    assert deps["aws_iam_role.r"] == {"data.aws_regions.all"}
+    assert deps["aws_s3_bucket.plain"] == frozenset()
 
 
 def test_live_resources_are_redacted_normalized_and_tagged() -> None:
