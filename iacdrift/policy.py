@@ -19,14 +19,9 @@ always give the same version, whatever the directory is called or where it is.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
 
 from iacdrift.core.normalize import canonical_json
 from iacdrift.errors import Problem, RegistryError
@@ -39,18 +34,19 @@ from iacdrift.models.policy import (
     PolicySet,
     PolicySource,
 )
-from iacdrift.registry import (
-    DuplicateKeyError,
-    UniqueKeyLoader,
-    _yaml_kind,
-    _yaml_syntax_message,
-    display_path,
-    registry_files,
-    validation_problems,
-)
+from iacdrift.registry import display_path, registry_files
+from iacdrift.yamldocs import DocumentFormat
 
 POLICY_DIR = "policies"
 _KINDS = ", ".join(sorted(kind.value for kind in PolicyKind))
+_FORMAT = DocumentFormat[PolicyDocument](
+    models={kind.value: model for kind, model in KIND_MODELS.items()},
+    documents=f"policy documents (kind: {_KINDS})",
+    fields="apiVersion, kind, id, ...",
+    missing_kind=f"add one of: {_KINDS}",
+    unknown_kind=f"use one of: {_KINDS}",
+    suggest_kind=True,
+)
 
 
 def default_policy_dir(root: Path) -> Path:
@@ -94,93 +90,17 @@ def load_policies(
     by_file: list[tuple[str, list[PolicyDocument]]] = []
     for file in registry_files(directory):
         shown = display_path(file, cwd)
-        documents, file_problems = _read_documents(file, shown)
+        loaded, file_problems = _FORMAT.load(file, shown)
         problems.extend(file_problems)
-        loaded: list[PolicyDocument] = []
-        for position, where, document in documents:
-            model, document_problems = _validate(document, where)
-            problems.extend(document_problems)
-            if model is not None:
-                loaded.append(model)
-                sources.append(PolicySource(file.name, shown, position, model, where))
-        by_file.append((file.name, loaded))
+        sources.extend(
+            PolicySource(file.name, shown, item.position, item.model, item.where) for item in loaded
+        )
+        by_file.append((file.name, [item.model for item in loaded]))
 
     problems.extend(_cross_document_problems(sources))
     if problems:
         raise RegistryError(problems)
     return PolicySet(version=policy_version(by_file), sources=tuple(sources))
-
-
-def _read_documents(
-    file: Path, shown: str
-) -> tuple[list[tuple[int, str, dict[str, Any]]], list[Problem]]:
-    """The mapping documents of ``file`` as (position, where, document), and the problems."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return [], [Problem(shown, "", f"not UTF-8 text ({exc.reason}); save it as UTF-8")]
-    except OSError as exc:
-        return [], [Problem(shown, "", f"cannot read: {exc.strerror or exc}; check the file")]
-    try:
-        raw = list(yaml.load_all(text, Loader=UniqueKeyLoader))
-    except DuplicateKeyError as exc:
-        return [], [
-            Problem(
-                shown,
-                key_path,
-                f"duplicate key on line {line} (first on line {first}); keep only one "
-                "(YAML would silently use the last)",
-            )
-            for key_path, line, first in exc.duplicates
-        ]
-    except yaml.MarkedYAMLError as exc:
-        return [], [Problem(shown, "", _yaml_syntax_message(exc))]
-    except yaml.YAMLError as exc:
-        return [], [Problem(shown, "", f"invalid YAML: {exc}; fix the syntax")]
-    except ValueError as exc:
-        # PyYAML reads an unquoted 2026-13-01 as a timestamp and fails without a mark.
-        return [], [
-            Problem(shown, "", f"YAML cannot read a value ({exc}); fix the date or quote it")
-        ]
-
-    present = [document for document in raw if document is not None]
-    if not present:
-        return [], [
-            Problem(
-                shown, "", f"file is empty; write policy documents (kind: {_KINDS}) or delete it"
-            )
-        ]
-    documents: list[tuple[int, str, dict[str, Any]]] = []
-    problems: list[Problem] = []
-    for position, document in enumerate(present, start=1):
-        where = shown if len(present) == 1 else f"{shown} (document {position})"
-        if isinstance(document, dict):
-            documents.append((position, where, document))
-            continue
-        problems.append(
-            Problem(
-                where,
-                "",
-                f"the document is a {_yaml_kind(document)}, not a mapping; write `key: value` "
-                "fields at the top level (apiVersion, kind, id, ...)",
-            )
-        )
-    return documents, problems
-
-
-def _validate(document: dict[str, Any], where: str) -> tuple[PolicyDocument | None, list[Problem]]:
-    kind = document.get("kind")
-    if kind is None:
-        return None, [Problem(where, "kind", f"required field is missing; add one of: {_KINDS}")]
-    if not isinstance(kind, str) or kind not in {k.value for k in PolicyKind}:
-        close = difflib.get_close_matches(str(kind), [k.value for k in PolicyKind], n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return None, [Problem(where, "kind", f"unknown kind {kind!r}; use one of: {_KINDS}{hint}")]
-    model = KIND_MODELS[PolicyKind(kind)]
-    try:
-        return model.model_validate(document), []
-    except ValidationError as exc:
-        return None, validation_problems(exc, model, where)
 
 
 def _cross_document_problems(sources: list[PolicySource]) -> list[Problem]:

@@ -6,25 +6,23 @@ user fixes a broken registry in one pass instead of one error per run.
 
 Checks, in order: YAML syntax and duplicate keys (PyYAML would silently keep the
 last value), one mapping document per file, the pydantic models (messages
-rephrased to say what to do), then across files: unique names, no two stacks on
-one state object, and a ``spec.source.path`` that holds a root module.
+rephrased to say what to do; see :mod:`iacdrift.yamldocs`), then across files:
+unique names, no two stacks on one state object, and a ``spec.source.path`` that
+holds a root module.
 """
 
 from __future__ import annotations
 
 import difflib
-import types
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
 from iacdrift.errors import Problem, RegistryError, UnknownStackError
 from iacdrift.models.registry import DriftManagedUnit, Settings
+from iacdrift.yamldocs import not_a_mapping, read_yaml, validation_problems
 
 SETTINGS_FILE = "iacdrift.yaml"
 REGISTRY_DIR = "registry"
@@ -183,87 +181,15 @@ def registry_files(directory: Path) -> list[Path]:
 # --- YAML -------------------------------------------------------------------------
 
 
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping names the same key more than once; carries (key path, line, first line)."""
-
-    def __init__(self, duplicates: list[tuple[str, int, int]]) -> None:
-        super().__init__(problem="duplicate mapping keys")
-        self.duplicates = duplicates
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate mapping keys.
-
-    PyYAML keeps the last of two equal keys without a word, so a second
-    ``autoHeal: true`` further down would override the reviewed value unnoticed.
-    """
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        duplicates = list(_duplicate_keys(node, (), set()))
-        if duplicates:
-            raise DuplicateKeyError(duplicates)
-        return super().construct_document(node)
-
-
-def _duplicate_keys(
-    node: yaml.Node, path: tuple[str, ...], seen: set[int]
-) -> Iterator[tuple[str, int, int]]:
-    # Aliases reuse node objects (and may be recursive): visit each node once.
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        first_line: dict[tuple[str, str], int] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            # `<<` merge keys are resolved by PyYAML; explicit keys override merged ones.
-            if key_node.tag != "tag:yaml.org,2002:merge":
-                identity = (key_node.tag, key)
-                if identity in first_line:
-                    yield ".".join((*path, key)), line, first_line[identity]
-                else:
-                    first_line[identity] = line
-            yield from _duplicate_keys(value_node, (*path, key), seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, (*path, str(index)), seen)
-
-
 def _read_document(file: Path, shown: str, *, required: bool) -> tuple[Any, list[Problem]]:
     """The one mapping document of ``file``, or None with the problems found.
 
     An empty file is a problem when ``required``; otherwise it reads as ``{}``.
     """
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(shown, "", f"not UTF-8 text ({exc.reason}); save it as UTF-8")]
-    except OSError as exc:
-        return None, [Problem(shown, "", f"cannot read: {exc.strerror or exc}; check the file")]
-    try:
-        documents = list(yaml.load_all(text, Loader=UniqueKeyLoader))
-    except DuplicateKeyError as exc:
-        return None, [
-            Problem(
-                shown,
-                key_path,
-                f"duplicate key on line {line} (first on line {first}); keep only one "
-                "(YAML would silently use the last)",
-            )
-            for key_path, line, first in exc.duplicates
-        ]
-    except yaml.MarkedYAMLError as exc:
-        return None, [Problem(shown, "", _yaml_syntax_message(exc))]
-    except yaml.YAMLError as exc:
-        return None, [Problem(shown, "", f"invalid YAML: {exc}; fix the syntax")]
-    except ValueError as exc:
-        # PyYAML turns an impossible unquoted date (2026-13-01) into a bare ValueError.
-        return None, [Problem(shown, "", f"invalid value: {exc}; fix it or quote it")]
-
-    documents = [document for document in documents if document is not None]
+    # PyYAML turns an impossible unquoted date (2026-13-01) into a bare ValueError.
+    documents, problems = read_yaml(file, shown, bad_value="invalid value: {}; fix it or quote it")
+    if problems:
+        return None, problems
     if not documents:
         if not required:
             return {}, []
@@ -282,34 +208,9 @@ def _read_document(file: Path, shown: str, *, required: bool) -> tuple[Any, list
     document = documents[0]
     if not isinstance(document, dict):
         return None, [
-            Problem(
-                shown,
-                "",
-                f"the document is a {_yaml_kind(document)}, not a mapping; write "
-                "`key: value` fields at the top level (apiVersion, kind, metadata, ...)",
-            )
+            Problem(shown, "", not_a_mapping(document, "apiVersion, kind, metadata, ..."))
         ]
     return document, []
-
-
-def _yaml_syntax_message(exc: yaml.MarkedYAMLError) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-    what = exc.problem or exc.context or "syntax error"
-    return f"YAML syntax error at {where}: {what}; fix the syntax"
-
-
-def _yaml_kind(value: object) -> str:
-    # Name YAML's own words, not Python's: users write YAML.
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
 
 
 def _load_settings(path: Path, shown: str) -> tuple[Settings | None, list[Problem]]:
@@ -322,93 +223,6 @@ def _load_settings(path: Path, shown: str) -> tuple[Settings | None, list[Proble
         return Settings.model_validate(document), []
     except ValidationError as exc:
         return None, validation_problems(exc, Settings, shown)
-
-
-# --- pydantic errors -> problems ------------------------------------------------
-
-
-def validation_problems(exc: ValidationError, model: type[BaseModel], file: str) -> list[Problem]:
-    """Rephrase pydantic's errors for ``model`` as ``file: field: what to do`` problems."""
-    return sorted(
-        Problem(file, ".".join(str(part) for part in error["loc"]), _message(error, model))
-        for error in exc.errors()
-    )
-
-
-def _message(error: ErrorDetails, model: type[BaseModel]) -> str:
-    kind = error["type"]
-    message = error["msg"]
-    value = error.get("input")
-    if kind == "missing":
-        return "required field is missing; add it"
-    if kind == "extra_forbidden":
-        owner = _model_at(model, error["loc"][:-1])
-        if owner is None:
-            return "unknown field; remove it"
-        allowed = sorted(owner.model_fields)
-        close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        return f"unknown field; remove it (allowed here: {', '.join(allowed)}){hint}"
-    if kind == "value_error":
-        return message.removeprefix("Value error, ")
-    if kind in ("enum", "literal_error"):
-        return f"{message} (got {_short(value)})"
-    if kind == "string_pattern_mismatch":
-        pattern = (error.get("ctx") or {}).get("pattern", "")
-        return f"{_short(value)} does not match the pattern {pattern}; change the value to match"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of fields, got a {_yaml_kind(value)}; write `key: value` pairs"
-    if kind == "list_type":
-        return f"expected a list, got a {_yaml_kind(value)}; write `- item` entries"
-    if kind == "string_type":
-        # YAML turns unquoted 1.10, yes, 2024-01-01 into numbers, booleans and dates.
-        return f"expected a string, got a {_yaml_kind(value)} ({value!r}); quote the value"
-    return f"{message} (got {_short(value)}); change the value"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
-    """The model class found by walking ``loc`` through field annotations."""
-    current: object = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return None
-            current = field.annotation
-            continue
-        origin = get_origin(current)
-        args = get_args(current)
-        if origin in (list, tuple, set, frozenset) and isinstance(part, int) and args:
-            current = args[0]
-        elif origin is dict and len(args) == 2:
-            current = args[1]
-        else:
-            return None
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return current
-    return None
-
-
-def _unwrap(annotation: object) -> object:
-    """Strip Annotated[...] and Optional[...] down to the one model or type inside."""
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            inner = [arg for arg in get_args(annotation) if arg is not type(None)]
-            if len(inner) != 1:
-                return annotation
-            annotation = inner[0]
-        else:
-            return annotation
 
 
 # --- across files ---------------------------------------------------------------

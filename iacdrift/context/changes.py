@@ -12,34 +12,23 @@ shown as ``changes/x.yaml (document 2)``. Ids are unique across files.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import yaml
-from pydantic import ValidationError
 
 from iacdrift.errors import Problem, RegistryError
 from iacdrift.models.context import ChangeRecord
-from iacdrift.registry import (
-    DuplicateKeyError,
-    UniqueKeyLoader,
-    _yaml_kind,
-    _yaml_syntax_message,
-    display_path,
-    registry_files,
-    validation_problems,
-)
+from iacdrift.registry import display_path, registry_files
+from iacdrift.yamldocs import DocumentFormat, Loaded
 
 CHANGES_DIR = "changes"
 _KIND = "ChangeRecord"
-
-
-@dataclass(frozen=True)
-class _Loaded:
-    record: ChangeRecord
-    where: str
+_FORMAT = DocumentFormat(
+    models={_KIND: ChangeRecord},
+    documents=f"{_KIND} documents",
+    fields="kind, id, type, stack, window, ...",
+    missing_kind=f"add kind: {_KIND}",
+    unknown_kind=f"a change record directory holds only kind: {_KIND}",
+)
 
 
 def load_change_records(
@@ -65,20 +54,16 @@ def load_change_records(
         raise RegistryError([Problem(display_path(directory, cwd), "", message)])
 
     problems: list[Problem] = []
-    loaded: list[_Loaded] = []
+    loaded: list[Loaded[ChangeRecord]] = []
     for file in registry_files(directory):
-        documents, file_problems = _read_documents(file, display_path(file, cwd))
+        records, file_problems = _FORMAT.load(file, display_path(file, cwd))
         problems.extend(file_problems)
-        for where, document in documents:
-            record, document_problems = _validate(document, where)
-            problems.extend(document_problems)
-            if record is not None:
-                loaded.append(_Loaded(record, where))
+        loaded.extend(records)
 
     problems.extend(_duplicate_ids(loaded))
     if problems:
         raise RegistryError(problems)
-    return sorted((item.record for item in loaded), key=_order)
+    return sorted((item.model for item in loaded), key=_order)
 
 
 def records_covering(
@@ -104,88 +89,17 @@ def _order(record: ChangeRecord) -> tuple[datetime, str]:
     return record.window.start, record.id
 
 
-def _read_documents(
-    file: Path, shown: str
-) -> tuple[list[tuple[str, dict[str, Any]]], list[Problem]]:
-    """The mapping documents of ``file`` as (where, document), and the problems."""
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return [], [Problem(shown, "", f"not UTF-8 text ({exc.reason}); save it as UTF-8")]
-    except OSError as exc:
-        return [], [Problem(shown, "", f"cannot read: {exc.strerror or exc}; check the file")]
-    try:
-        raw = list(yaml.load_all(text, Loader=UniqueKeyLoader))
-    except DuplicateKeyError as exc:
-        return [], [
-            Problem(
-                shown,
-                key_path,
-                f"duplicate key on line {line} (first on line {first}); keep only one "
-                "(YAML would silently use the last)",
-            )
-            for key_path, line, first in exc.duplicates
-        ]
-    except yaml.MarkedYAMLError as exc:
-        return [], [Problem(shown, "", _yaml_syntax_message(exc))]
-    except yaml.YAMLError as exc:
-        return [], [Problem(shown, "", f"invalid YAML: {exc}; fix the syntax")]
-    except ValueError as exc:
-        # PyYAML reads an unquoted 2026-13-01 as a timestamp and fails without a mark.
-        return [], [
-            Problem(shown, "", f"YAML cannot read a value ({exc}); fix the date or quote it")
-        ]
-
-    present = [document for document in raw if document is not None]
-    if not present:
-        return [], [Problem(shown, "", f"file is empty; write {_KIND} documents or delete it")]
-    documents: list[tuple[str, dict[str, Any]]] = []
+def _duplicate_ids(loaded: list[Loaded[ChangeRecord]]) -> list[Problem]:
     problems: list[Problem] = []
-    for position, document in enumerate(present, start=1):
-        where = shown if len(present) == 1 else f"{shown} (document {position})"
-        if isinstance(document, dict):
-            documents.append((where, document))
-            continue
-        problems.append(
-            Problem(
-                where,
-                "",
-                f"the document is a {_yaml_kind(document)}, not a mapping; write `key: value` "
-                "fields at the top level (kind, id, type, stack, window, ...)",
-            )
-        )
-    return documents, problems
-
-
-def _validate(document: dict[str, Any], where: str) -> tuple[ChangeRecord | None, list[Problem]]:
-    kind = document.get("kind")
-    if kind is None:
-        return None, [Problem(where, "kind", f"required field is missing; add kind: {_KIND}")]
-    if kind != _KIND:
-        return None, [
-            Problem(
-                where,
-                "kind",
-                f"unknown kind {kind!r}; a change record directory holds only kind: {_KIND}",
-            )
-        ]
-    try:
-        return ChangeRecord.model_validate(document), []
-    except ValidationError as exc:
-        return None, validation_problems(exc, ChangeRecord, where)
-
-
-def _duplicate_ids(loaded: list[_Loaded]) -> list[Problem]:
-    problems: list[Problem] = []
-    first: dict[str, _Loaded] = {}
+    first: dict[str, Loaded[ChangeRecord]] = {}
     for item in loaded:
-        seen = first.setdefault(item.record.id, item)
+        seen = first.setdefault(item.model.id, item)
         if seen is not item:
             problems.append(
                 Problem(
                     item.where,
                     "id",
-                    f"duplicate id {item.record.id!r} (also in {seen.where}); ids must be "
+                    f"duplicate id {item.model.id!r} (also in {seen.where}); ids must be "
                     "unique across change record files",
                 )
             )

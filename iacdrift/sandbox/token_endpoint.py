@@ -31,8 +31,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +41,7 @@ from urllib.parse import parse_qs, urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from iacdrift.errors import SandboxError
-from iacdrift.sandbox.server import free_port
+from iacdrift.sandbox.daemon import Daemon, free_port, read_record, write_record
 
 MODULE = "iacdrift.sandbox.token_endpoint"
 RECORD_FILE = "token-endpoint.json"
@@ -59,6 +57,9 @@ DEFAULT_AUDIENCE = "https://github.com/acme"
 TOKEN_LIFETIME_SECONDS = 600
 # GitHub's request URL already carries a query; ours does too, so clients must append.
 TOKEN_PATH = "/token?api-version=2.0"
+ENDPOINT = Daemon(
+    name="the token endpoint", module=MODULE, port_flag="--port", health_path="/health"
+)
 
 
 class TokenEndpointRecord(BaseModel):
@@ -226,57 +227,25 @@ def serving_in_thread(state_dir: Path, request_token: str) -> Iterator[str]:
 
 
 def load_record(state_dir: Path) -> TokenEndpointRecord | None:
-    path = state_dir / RECORD_FILE
-    if not path.exists():
-        return None
-    try:
-        return TokenEndpointRecord.model_validate_json(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SandboxError(
-            f"{path}: unreadable token endpoint record ({exc.__class__.__name__}); "
-            "run `iacdrift sandbox down` then `up`"
-        ) from exc
+    return read_record(state_dir / RECORD_FILE, TokenEndpointRecord, "token endpoint record")
 
 
 def save_record(state_dir: Path, record: TokenEndpointRecord) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / RECORD_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
     # The record holds the request token: private to the user.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(record.model_dump_json(indent=2) + "\n")
-    tmp.replace(path)
+    write_record(state_dir / RECORD_FILE, record, mode=0o600)
 
 
 def forget_record(state_dir: Path) -> None:
     (state_dir / RECORD_FILE).unlink(missing_ok=True)
 
 
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
 def is_ours(pid: int, port: int) -> bool:
     """True when ``pid`` is alive and is this module serving on ``port``."""
-    argv = _cmdline(pid)
-    if MODULE not in argv or "--port" not in argv:
-        return False
-    index = argv.index("--port")
-    return index + 1 < len(argv) and argv[index + 1] == str(port)
+    return ENDPOINT.is_ours(pid, port)
 
 
 def is_answering(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return ENDPOINT.is_answering(port)
 
 
 def start(state_dir: Path) -> TokenEndpointRecord:
@@ -285,56 +254,28 @@ def start(state_dir: Path) -> TokenEndpointRecord:
     state_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     request_token = secrets.token_urlsafe(32)
-    log = state_dir / LOG_FILE
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "LANG", "LC_ALL", "HOME", "TZ"}}
-    env[REQUEST_TOKEN_ENV] = request_token
-    # Importable however iacdrift is installed (editable or not).
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
-    argv = [sys.executable, "-m", MODULE, "--port", str(port), "--state-dir", str(state_dir)]
-    # posix_spawn with setsid: a daemon that outlives this command (see sandbox/server.py).
-    pid = os.posix_spawn(
-        sys.executable,
-        argv,
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
-            (os.POSIX_SPAWN_DUP2, 1, 2),
-        ],
-        setsid=True,
+    env = {
+        REQUEST_TOKEN_ENV: request_token,
+        # Importable however iacdrift is installed (editable or not).
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    pid = ENDPOINT.start(
+        port,
+        args=["--state-dir", str(state_dir)],
+        env=env,
+        log=state_dir / LOG_FILE,
+        within=20,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            raise SandboxError(f"the token endpoint exited with status {status}; see {log}")
-        if is_answering(port):
-            record = TokenEndpointRecord(
-                pid=pid, port=port, requestToken=request_token, startedAt=datetime.now(UTC)
-            )
-            save_record(state_dir, record)
-            return record
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise SandboxError(f"the token endpoint did not answer on 127.0.0.1:{port} within 20s")
+    record = TokenEndpointRecord(
+        pid=pid, port=port, requestToken=request_token, startedAt=datetime.now(UTC)
+    )
+    save_record(state_dir, record)
+    return record
 
 
 def stop(record: TokenEndpointRecord) -> bool:
     """Stop the daemon we started; never signal any other process."""
-    if not is_ours(record.pid, record.port):
-        return False
-    os.kill(record.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and is_ours(record.pid, record.port):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(record.pid, os.WNOHANG)
-        time.sleep(0.05)
-    if is_ours(record.pid, record.port):
-        os.kill(record.pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(record.pid, os.WNOHANG)
-    return True
+    return ENDPOINT.stop(record.pid, record.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,9 @@
 """The run history: every run and every stack check, in one SQLite file.
 
 Due-ness (``iacdrift run --due``) and staleness (``iacdrift status``) are
-decided from it, so it must survive two iacdrift processes writing at once:
-the database is in WAL mode (readers never block the writer), every write is
-one ``BEGIN IMMEDIATE`` transaction (a writer waits for the other up to the
-busy timeout instead of failing on a lock upgrade), and one store may be used
-from several threads (calls are serialised on the store's own lock).
+decided from it, so it must survive two iacdrift processes writing at once
+(WAL mode, ``BEGIN IMMEDIATE`` writes, one lock per store: see
+:mod:`iacdrift.store.sqlite`).
 
 Schema, versioned with ``PRAGMA user_version`` and created on first use::
 
@@ -31,12 +29,9 @@ timezone-aware; this module never reads the clock.
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import NamedTuple
 
 from pydantic import ValidationError
@@ -44,12 +39,9 @@ from pydantic import ValidationError
 from iacdrift.errors import ExecutionError
 from iacdrift.models.finding import Finding, LockHolder, StackResult
 from iacdrift.models.run import ANSWERED, RunSelection
+from iacdrift.store.sqlite import SqliteStore, decode_time, encode_time, execute_script
 
-SCHEMA_VERSION = 2
 DEFAULT_PATH = Path(".iacdrift/history.sqlite")
-# Long enough for another process's write transaction (one row or one run's end),
-# short enough that a wedged process is reported rather than waited on forever.
-DEFAULT_BUSY_TIMEOUT = 30.0
 
 _SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -87,6 +79,11 @@ CREATE TABLE findings (
 CREATE INDEX findings_by_id ON findings (finding_id, detected_at);
 """
 
+_SCHEMAS = (_SCHEMA_V1, _SCHEMA_V2)
+SCHEMA_VERSION = len(_SCHEMAS)  # 2
+# Tests write a version-1 file with it.
+_execute_script = execute_script
+
 _ANSWERED_SQL = "(" + ", ".join(f"'{status.value}'" for status in sorted(ANSWERED)) + ")"
 
 
@@ -102,143 +99,23 @@ class Contention(NamedTuple):
     lock: LockHolder
 
 
-def _execute_script(db: sqlite3.Connection, script: str) -> None:
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 def default_history_path(project_root: Path) -> Path:
     """``<project root>/.iacdrift/history.sqlite``."""
     return project_root / DEFAULT_PATH
 
 
-def _encode(moment: datetime, what: str) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (UTC), got {moment.isoformat()}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _decode(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
-class HistoryStore:
+class HistoryStore(SqliteStore):
     """The run history in the SQLite file at ``path`` (created with its schema if absent).
 
     Usable as a context manager; safe to share between threads of one process and
     between processes.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
-        self.path = path
-        self._lock = threading.RLock()
-        with self._translate("opening"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread
-            # off: the store's own lock serialises use across threads.
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        try:
-            with self._translate("opening"):
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA foreign_keys=ON")
-                # NORMAL is durable in WAL mode except for the last commits on power loss.
-                self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except BaseException:
-            self.close()
-            raise
-
-    # -- plumbing -----------------------------------------------------------------
-    @contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            hint = (
-                "another process held the database past the busy timeout; retry"
-                if "locked" in str(exc) or "busy" in str(exc)
-                else "check the path and its permissions"
-            )
-            raise HistoryError(
-                f"{self.path}: {what} the run history failed: {exc}; {hint}"
-            ) from exc
-        except sqlite3.DatabaseError as exc:
-            raise HistoryError(
-                f"{self.path}: {what} the run history failed: {exc}; point --history at "
-                "an iacdrift history database (or a new path)"
-            ) from exc
-        except OSError as exc:
-            raise HistoryError(
-                f"{self.path}: {what} the run history failed: {exc.strerror or exc}"
-            ) from exc
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise HistoryError(f"{self.path}: the run history is closed")
-        return self._db
-
-    @contextmanager
-    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken immediately so a concurrent writer waits."""
-        with self._lock, self._translate(what):
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    @contextmanager
-    def _read(self, what: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._translate(what):
-            yield self._connection()
-
-    def _migrate(self) -> None:
-        with self._write("creating the schema of") as db:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            if version > SCHEMA_VERSION:
-                raise HistoryError(
-                    f"{self.path}: run history schema version {version} is newer than this "
-                    f"iacdrift knows ({SCHEMA_VERSION}); upgrade iacdrift or use another --history"
-                )
-            if version == 0:
-                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if tables:
-                    raise HistoryError(
-                        f"{self.path}: is an SQLite database but not an iacdrift run history; "
-                        "point --history at another path"
-                    )
-                _execute_script(db, _SCHEMA_V1)
-                version = 1
-            if version == 1:
-                _execute_script(db, _SCHEMA_V2)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def schema_version(self) -> int:
-        with self._read("reading") as db:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    def __enter__(self) -> HistoryStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    error = HistoryError
+    noun = "run history"
+    option = "--history"
+    expected = "an iacdrift history database"
+    schema = _SCHEMAS
 
     # -- writing ------------------------------------------------------------------
     def record_run_start(
@@ -246,7 +123,7 @@ class HistoryStore:
     ) -> None:
         """A run began; its id must be new."""
         chosen = RunSelection(selection)
-        started = _encode(started_at, "started_at")
+        started = encode_time(started_at, "started_at")
         with self._write("recording a run in") as db:
             try:
                 db.execute(
@@ -260,7 +137,7 @@ class HistoryStore:
 
     def record_result(self, run_id: str, result: StackResult) -> None:
         """One stack's check in a started run (a second result for the stack replaces it)."""
-        checked = _encode(result.checkedAt, "result.checkedAt")
+        checked = encode_time(result.checkedAt, "result.checkedAt")
         row = (
             run_id,
             result.stack,
@@ -299,7 +176,7 @@ class HistoryStore:
                 finding.findingId,
                 run_id,
                 finding.stack,
-                _encode(finding.detectedAt, "finding.detectedAt"),
+                encode_time(finding.detectedAt, "finding.detectedAt"),
                 finding.model_dump_json(),
             )
             for finding in findings
@@ -340,7 +217,7 @@ class HistoryStore:
             ) from exc
 
     def record_run_end(self, run_id: str, finished_at: datetime, exit_code: int) -> None:
-        finished = _encode(finished_at, "finished_at")
+        finished = encode_time(finished_at, "finished_at")
         with self._write("finishing a run in") as db:
             updated = db.execute(
                 "UPDATE runs SET finished_at = ?, exit_code = ? WHERE run_id = ?",
@@ -358,7 +235,7 @@ class HistoryStore:
                 f"WHERE stack = ? AND status IN {_ANSWERED_SQL}",
                 (stack,),
             ).fetchone()
-        return _decode(row[0]) if row and row[0] else None
+        return decode_time(row[0]) if row and row[0] else None
 
     def last_successes(self) -> dict[str, datetime]:
         """``last_success`` of every stack that ever answered, in one query."""
@@ -367,7 +244,7 @@ class HistoryStore:
                 "SELECT stack, max(checked_at) FROM stack_checks "
                 f"WHERE status IN {_ANSWERED_SQL} GROUP BY stack ORDER BY stack"
             ).fetchall()
-        return {stack: _decode(checked) for stack, checked in rows}
+        return {stack: decode_time(checked) for stack, checked in rows}
 
     def last_result(self, stack: str) -> StackResult | None:
         """The stack's most recent check of any status."""
@@ -405,7 +282,7 @@ class HistoryStore:
 
     def recent_lock_contention(self, since: datetime) -> list[Contention]:
         """Checks since ``since`` that found the state lock held, oldest first."""
-        after = _encode(since, "since")
+        after = encode_time(since, "since")
         with self._read("reading") as db:
             rows = db.execute(
                 "SELECT stack, checked_at, lock_json FROM stack_checks "
@@ -414,6 +291,6 @@ class HistoryStore:
                 (after,),
             ).fetchall()
         return [
-            Contention(stack, _decode(checked), LockHolder.model_validate_json(lock))
+            Contention(stack, decode_time(checked), LockHolder.model_validate_json(lock))
             for stack, checked, lock in rows
         ]
