@@ -8,6 +8,7 @@ credentials at all (botocore then never consults its ambient credential chain).
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import boto3
@@ -16,7 +17,7 @@ import botocore.session
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iacdrift.aws.session import ISOLATED_SESSION_VARS, AwsCredentials, Target
+from iacdrift.aws.session import AwsCredentials, Target, isolated_botocore_session
 from iacdrift.errors import CredentialsError
 
 # STS RoleSessionName: 2 to 64 characters of [\w+=,.@-].
@@ -44,11 +45,23 @@ def session_name(subject: str, run_id: str) -> str:
     return name[:SESSION_NAME_MAX]
 
 
+_sts_lock = threading.Lock()
+_sts_clients: dict[tuple[str, str | None], Any] = {}
+
+
 def _sts_client(target: Target) -> Any:
-    core = botocore.session.Session(session_vars=ISOLATED_SESSION_VARS)
-    session = boto3.session.Session(botocore_session=core, region_name=target.region)
-    factory: Any = session.client
-    return factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)
+    """An unsigned STS client per target, made once: it carries no credentials (the web
+    identity token travels in each call), so every stack may share it."""
+    key = (target.region, target.endpoint_url)
+    with _sts_lock:
+        found = _sts_clients.get(key)
+        if found is None:
+            core = isolated_botocore_session()
+            session = boto3.session.Session(botocore_session=core, region_name=target.region)
+            factory: Any = session.client
+            found = factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)
+            _sts_clients[key] = found
+        return found
 
 
 def assume_role_with_web_identity(

@@ -64,7 +64,8 @@ def _line(stack: str, result: StackResult | None, done: int, total: int) -> str:
     type=click.IntRange(1, 64),
     default=2,
     show_default=True,
-    help="Stacks checked at once.",
+    help="Terraform processes at once (one more stack is prepared meanwhile: lease, "
+    "credentials, working copy).",
 )
 @click.option(
     "--format",

@@ -129,6 +129,12 @@ def load_json(text: str | bytes, source: str) -> Any:
     Invalid JSON is a TerraformFormatError naming ``source``.
     """
     enabled = gc.isenabled()
+    if enabled and gc.get_freeze_count() == 0:
+        # Collect the young generations first: the promotion below would otherwise
+        # carry their cyclic garbage (boto3 clients, sessions) into the oldest
+        # generation, where the collector rarely looks, and the process would grow
+        # by megabytes per stack. Young passes are cheap: they are small.
+        gc.collect(1)
     gc.disable()
     try:
         data = json.loads(text)

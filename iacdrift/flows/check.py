@@ -1,14 +1,17 @@
 """`iacdrift check STACK`: the three-plane drift decision for one stack.
 
-Cost: one init and ONE normal plan with refresh per stack. The plan's JSON
+Cost: ONE normal plan with refresh per stack (and an init only when the
+stack's persistent working copy is new or its files changed). The plan's JSON
 carries both views we need: ``resource_drift`` (recorded vs actual, what a
 refresh-only plan reports) and ``resource_changes`` (refreshed actual vs
 desired). ``--separate-refresh-only`` adds a true refresh-only plan, for
 audits that want it.
 
 The plan file, its JSON and the pulled state hold secrets in cleartext: they
-live in memory and in the scratch copy only, the plan file is deleted as soon
-as it is read, and everything leaving this module went through redaction.
+live in memory only; the plan file is deleted as soon as it is read (the
+working copy keeps only .terraform/), and everything leaving this module went
+through redaction. Findings are classified by core.decide with the policies,
+audit events and change records of flows.classification.
 """
 
 from __future__ import annotations

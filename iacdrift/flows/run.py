@@ -16,6 +16,7 @@ the lock file that warm-up produced, so Terraform only links from the cache.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import logging
 import random
@@ -56,6 +57,9 @@ from iacdrift.models.run import RunReport, SkippedStack
 from iacdrift.store.history import HistoryStore
 
 log = logging.getLogger(__name__)
+
+# A full garbage collection after every this many stacks (see _Run.execute).
+COLLECT_EVERY = 8
 
 Progress = Callable[[str, StackResult | None, int, int], None]
 
@@ -294,6 +298,11 @@ class _Run:
                     self.history.record_result(self.run_id, result)
                     results.append(result)
                 self.progress(ref.name, result, done, self.total)
+                if done % COLLECT_EVERY == 0:
+                    # Belt and braces: each stack leaves cyclic garbage (boto3 clients,
+                    # sessions); load_json collects the young generations before it
+                    # promotes a parsed plan, and this bounds what reaches the oldest.
+                    gc.collect()
         order = {ref.name: i for i, ref in enumerate(refs)}
         return sorted(results, key=lambda r: order[r.stack])
 
