@@ -695,6 +695,20 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
                 + (", auto-heal allowed" if row_allows else "")
                 + (f" ({row.reason})" if row.reason else ""),
             )
+    if subject.relationship is Relationship.UNMANAGED and action in (
+        Action.REVERT,
+        Action.INCIDENT_AND_REVERT,
+        Action.APPLY,
+    ):
+        # No code describes it: there is nothing to revert to. Someone decides between
+        # IMPORT into its owner's stack and DELETE.
+        trail.add(
+            EvidenceKind.RULE,
+            "unmanaged",
+            f"{action.value} has no meaning for a resource no state records: INVESTIGATE "
+            "(IMPORT it into its owner's stack, or DELETE it)",
+        )
+        action, row_allows = Action.INVESTIGATE, False
     heal = _auto_heal(row_allows, action, subject, domain, basis, situation, trail)
     alert = _alert(decided, subject, risk) and not suppressed
     if suppressed:

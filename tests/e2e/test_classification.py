@@ -119,6 +119,7 @@ def test_context_is_joined(drifted: tuple[Project, dict[str, Any]]) -> None:
     assert stale["changeRecords"][0].startswith("CHG-") and stale["alert"] is False
     unmanaged = [f for (stack, _), f in found.items() if stack is None]
     assert [f["driftClass"] for f in unmanaged] == ["UNAUTHORIZED_RUNTIME_DRIFT"]
+    assert [f["recommendedAction"] for f in unmanaged] == ["INVESTIGATE"]
     # Nothing could be joined wrongly: the audit logs were read.
     assert report["estateProblems"] == []
 

@@ -686,3 +686,25 @@ def test_state_regression_needs_the_same_lineage_and_a_lower_serial() -> None:
     assert state_regression(seen, "lin-2", 3) is None  # a new state, not a restore
     reason = state_regression(seen, "lin-1", 7)
     assert reason is not None and "from 9" in reason and "to 7" in reason
+
+
+def test_an_unmanaged_resource_is_never_reverted() -> None:
+    table = doc(
+        DecisionTable,
+        id="decisions",
+        rows=[
+            {"match": {"driftClass": "UNAUTHORIZED_RUNTIME_DRIFT"}, "recommendedAction": "REVERT"}
+        ],
+    )
+    stray = subject(
+        stack=None,
+        address="aws_s3_bucket:stray",
+        resource_type="aws_s3_bucket",
+        resource_id="stray",
+        relationship=Relationship.UNMANAGED,
+        fields=(),
+    )
+    verdict = judge(stray, situation(facts=None, policies=policies(table)))
+    assert verdict.action is Action.INVESTIGATE
+    assert not verdict.auto_heal_allowed
+    assert any(e.ref == "unmanaged" for e in verdict.evidence)
