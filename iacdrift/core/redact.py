@@ -56,6 +56,8 @@ ALWAYS_SECRET: Mapping[str, frozenset[str]] = {
     "aws_mq_broker": frozenset({"user"}),
     "aws_directory_service_directory": frozenset({"password"}),
     "aws_db_proxy": frozenset({"auth"}),
+    # Not marked sensitive by the provider, yet where function secrets usually live.
+    "aws_lambda_function": frozenset({"environment"}),
 }
 
 

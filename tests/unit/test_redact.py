@@ -178,6 +178,7 @@ REQUIRED = [
     ("aws_iam_user_login_profile", "password"),
     ("aws_ssm_parameter", "value"),
     ("aws_kms_ciphertext", "plaintext"),
+    ("aws_lambda_function", "environment"),
 ]
 
 
