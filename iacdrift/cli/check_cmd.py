@@ -14,6 +14,7 @@ from iacdrift.flows.run import history_path
 from iacdrift.flows.workbench import EngineOptions, Workbench
 from iacdrift.registry import load_project
 from iacdrift.report.check import render_json, render_markdown, render_table
+from iacdrift.routing import findings_of
 from iacdrift.store.history import HistoryStore
 
 
@@ -91,8 +92,7 @@ def check_command(
     options = CheckOptions(separate_refresh_only=separate_refresh_only, classifier=classifier)
     report = check(bench, refs, options)
     with HistoryStore(history_path(bench, history_file)) as history:
-        findings = [f for r in report.results for f in r.findings] + list(report.estateFindings)
-        history.record_findings(None, findings)
+        history.record_findings(None, findings_of(report))
     if output_format == "json":
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":

@@ -13,6 +13,7 @@ from iacdrift.errors import InputError
 from iacdrift.models.finding import CheckReport, Finding
 from iacdrift.models.run import RunReport
 from iacdrift.registry import load_project
+from iacdrift.routing import findings_of
 from iacdrift.store.history import DEFAULT_PATH, HistoryStore
 
 
@@ -38,7 +39,7 @@ def _from_report(path: Path, finding_id: str) -> Finding | None:
             f"{'.'.join(str(p) for p in exc.errors()[0]['loc'])}); pass `run --format json` "
             "or `check --format json` output"
         ) from exc
-    findings = [f for r in report.results for f in r.findings] + list(report.estateFindings)
+    findings = findings_of(report)
     matches = [f for f in findings if f.findingId == finding_id]
     if not matches and len(finding_id) >= 12:
         matches = [f for f in findings if f.findingId.startswith(finding_id)]

@@ -655,7 +655,7 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
             event.eventTime,
         )
     for guardrail_id in subject.guardrails:
-        guardrail = _guardrail(situation.policies, guardrail_id)
+        guardrail = guardrail_by_id(situation.policies, guardrail_id)
         trail.add(
             EvidenceKind.RULE,
             guardrail_id,
@@ -739,7 +739,7 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
     )
 
 
-def _guardrail(policies: PolicySet, guardrail_id: str) -> Guardrail:
+def guardrail_by_id(policies: PolicySet, guardrail_id: str) -> Guardrail:
     for guardrail in policies.guardrails:
         if guardrail.id == guardrail_id:
             return guardrail

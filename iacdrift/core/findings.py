@@ -20,6 +20,7 @@ from iacdrift.core.decide import (
     StackFacts,
     Subject,
     Verdict,
+    guardrail_by_id,
     guardrail_field,
     judge,
     violated_guardrails,
@@ -194,7 +195,7 @@ def stack_findings(
         if address in runtime_changed:
             continue
         for guardrail_id in violated_guardrails(live.type, live.attributes, policies, now):
-            guardrail = next(g for g in policies.guardrails if g.id == guardrail_id)
+            guardrail = guardrail_by_id(policies, guardrail_id)
             subject = Subject(
                 stack=facts.stack,
                 address=address,

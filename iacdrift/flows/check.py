@@ -206,7 +206,7 @@ def _check_stack(
     inventory_seconds = time.monotonic() - t_inventory
 
     facts = facts_for(ref)
-    classifier = options.classifier or Classifier.load(bench.project)
+    classifier = options.classifier or classifier_for(bench, checked_at)
     situation = classifier.situation(
         facts,
         checked_at,

@@ -54,6 +54,7 @@ from iacdrift.flows.classification import Classifier
 from iacdrift.flows.workbench import StackRef, Workbench, prepared
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack
+from iacdrift.routing import findings_of
 from iacdrift.store.history import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -360,9 +361,7 @@ def run(
         policyVersion=classifier.policies.version,
         expiredRules=classifier.expired_rules(started),
     )
-    history.record_findings(
-        run_id, [f for r in results for f in r.findings] + list(report.estateFindings)
-    )
+    history.record_findings(run_id, findings_of(report))
     history.record_run_end(run_id, finished, report.exit_code())
     return report
 
