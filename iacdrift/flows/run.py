@@ -51,7 +51,7 @@ from iacdrift.flows.check import (
     utc_now,
 )
 from iacdrift.flows.classification import Classifier
-from iacdrift.flows.workbench import StackRef, Workbench, prepared
+from iacdrift.flows.workbench import StackRef, Workbench, learn_from_init, prepared
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack
 from iacdrift.routing import findings_of
@@ -127,6 +127,7 @@ def warm_plugin_cache(bench: Workbench, refs: Sequence[StackRef]) -> dict[str, s
             continue
         try:
             with prepared(bench, ref) as stack:
+                learn_from_init(bench, stack)  # fresh copies are seeded from here on
                 lock_path = stack.call.workdir / ".terraform.lock.hcl"
                 if lock_path.exists():
                     locks[key] = lock_path.read_text(encoding="utf-8")

@@ -25,6 +25,7 @@ from iacdrift.core.schedule import parse_duration
 from iacdrift.credentials import CredentialResolver, SandboxEndpoint, token_source
 from iacdrift.engine.base import CallRecord, CliEngine, EngineVersion, PlanReading, StackCall
 from iacdrift.engine.engines import select_engine
+from iacdrift.engine.seeding import Seeder
 from iacdrift.engine.workspace import (
     Workdir,
     locked_providers,
@@ -77,6 +78,9 @@ class Workbench:
     # When set, every Terraform process of checked_out() stacks takes a slot first:
     # a run bounds its Terraform processes with it (see flows/run.py).
     terraform_slots: threading.Semaphore | None = None
+    # Writes what init would into fresh working copies, once a real init of the
+    # same engine taught it how (see engine/seeding.py); None: always run init.
+    seeder: Seeder | None = None
 
     @classmethod
     def open(
@@ -135,6 +139,7 @@ class Workbench:
             sandbox=sandbox_state,
             resolver=resolver,
             engine_options=engine_options or EngineOptions(),
+            seeder=Seeder(cache) if settings.terraform.seedWorkdirs else None,
         )
 
     @property
@@ -280,6 +285,22 @@ def prepared(
         yield PreparedStack(stack, engine, version, call, credentials.source, init)
 
 
+def engine_id(engine: CliEngine, version: EngineVersion) -> tuple[str, ...]:
+    """Which engine wrote a working copy's records: its flavor, version, platform
+    and program (see engine/seeding.py)."""
+    return (version.flavor.value, version.version, version.platform, *engine.program)
+
+
+def learn_from_init(bench: Workbench, stack: PreparedStack) -> None:
+    """Let the seeder learn from a real init (a no-op without one)."""
+    if bench.seeder is not None and stack.init.returncode == 0:
+        bench.seeder.learn(
+            engine_id(stack.engine, stack.version),
+            stack.call.workdir,
+            dict(stack.call.backend_config),
+        )
+
+
 def needs_init(exc: TerraformError) -> bool:
     """Terraform refused to work because the directory needs (another) init."""
     if isinstance(exc, StateLockedError):
@@ -307,6 +328,11 @@ class CheckedOut:
     credentials_source: str
     workdir: Workdir
     slots: threading.Semaphore | None = None
+    seeder: Seeder | None = None
+
+    @property
+    def engine_id(self) -> tuple[str, ...]:
+        return engine_id(self.engine, self.version)
 
     def plan_and_show(
         self, *, refresh_only: bool = False, plan_file: str = "iacdrift.tfplan"
@@ -318,14 +344,20 @@ class CheckedOut:
 
     def _plan_and_show(self, refresh_only: bool, plan_file: str) -> PlanReading:
         init = not self.workdir.initialised
+        seeded = init and self._seed()
         try:
             reading = self.engine.plan_and_show(
-                self.call, init=init, refresh_only=refresh_only, plan_file=plan_file
+                self.call, init=init and not seeded, refresh_only=refresh_only, plan_file=plan_file
             )
         except TerraformError as exc:
-            if init and exc.failure.command != "init":
+            if seeded and not isinstance(exc, StateLockedError):
+                # Terraform refused (or failed with) what we wrote: the real init, once.
+                assert self.seeder is not None
+                self.seeder.refused(self.call.workdir, exc.summary)
+            elif init and not seeded and exc.failure.command != "init":
                 self.workdir.mark_initialised()  # e.g. the plan found the state locked
-            if init or not needs_init(exc):
+                raise
+            elif init or not needs_init(exc):
                 raise
             self.workdir.invalidate()
             reading = self.engine.plan_and_show(
@@ -333,7 +365,18 @@ class CheckedOut:
             )
         if reading.init is not None:
             self.workdir.mark_initialised()
+            if self.seeder is not None:
+                self.seeder.learn(self.engine_id, self.call.workdir, dict(self.call.backend_config))
+        elif seeded:
+            self.workdir.mark_initialised()
         return reading
+
+    def _seed(self) -> bool:
+        if self.seeder is None:
+            return False
+        return self.seeder.seed(
+            self.engine_id, self.call.workdir, dict(self.call.backend_config), self.version.platform
+        )
 
     def locked_version(self) -> EngineVersion:
         """The engine version with the provider versions of the copy's lock file."""
@@ -386,7 +429,14 @@ def checked_out(
             lock_path.write_text(lock_file, encoding="utf-8")
         call = bench.call(stack, workdir.path, credentials)
         yield CheckedOut(
-            stack, engine, version, call, credentials.source, workdir, bench.terraform_slots
+            stack,
+            engine,
+            version,
+            call,
+            credentials.source,
+            workdir,
+            bench.terraform_slots,
+            bench.seeder,
         )
 
 

@@ -217,6 +217,14 @@ class TerraformSettings(Strict):
     pluginCacheDir: str = Field(default=".iacdrift/plugin-cache")
     lockTimeout: Duration = "30s"
     timeout: Duration = Field(default="15m", description="Timeout of one Terraform call.")
+    seedWorkdirs: bool = Field(
+        default=True,
+        description="Write what `init` would into a stack's fresh working copy (provider "
+        "links into the plugin cache, local module records, the backend record) instead "
+        "of running it, once one real init of the same engine has been reproduced "
+        "exactly. Terraform checks all three against the stack's files before it plans "
+        "and iacdrift runs the real init when it refuses. false: always run init.",
+    )
 
 
 class TokenSourceKind(StrEnum):

@@ -18,12 +18,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+import hcl2
 import pytest
 
 from iacdrift.aws.session import Target, client
+from iacdrift.core import workdir_seed as seed
 from iacdrift.engine.base import Flavor, PlanOutcome
 from iacdrift.engine.engines import TOFU_BINARY_ENV, BinaryEngine, find_tofu, select_engine
 from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES
+from iacdrift.engine.seeding import Seeder
 from iacdrift.errors import (
     EngineUnavailableError,
     StateLockedError,
@@ -412,6 +415,7 @@ def files_in(root: Path) -> Iterator[Path]:
 
 
 def test_checked_out_copy_is_initialised_once_and_keeps_no_plan(bench: Workbench) -> None:
+    bench = replace(bench, seeder=None)  # init itself, never a seeded copy
     ref = bench.stack("prod-network")
     shutil.rmtree(bench.workdir_root, ignore_errors=True)
     with checked_out(bench, ref) as first:
@@ -496,3 +500,110 @@ def test_init_failure_in_one_worker_names_init(bench: Workbench, tmp_path: Path)
         assert not ready.workdir.initialised
     assert caught.value.failure.command == "init"
     assert caught.value.summary == "Invalid expression"
+
+
+# -- seeded working copies (engine/seeding.py) --------------------------------------
+
+
+def seeding_bench(bench: Workbench) -> Workbench:
+    """A bench whose seeder has learned nothing yet (the module's bench may have)."""
+    assert bench.seeder is not None
+    return replace(bench, seeder=Seeder(bench.seeder.plugin_cache))
+
+
+def fresh_copies(bench: Workbench) -> None:
+    shutil.rmtree(bench.workdir_root, ignore_errors=True)
+
+
+def modules_of(workdir: Path) -> list[dict[str, str]]:
+    manifest = json.loads((workdir / ".terraform/modules/modules.json").read_text("utf-8"))
+    return sorted(manifest["Modules"], key=lambda m: m["Key"])
+
+
+def test_a_seeded_copy_is_what_init_writes_and_plans_without_it(bench: Workbench) -> None:
+    bench = seeding_bench(bench)
+    fresh_copies(bench)
+    with checked_out(bench, bench.stack("prod-network")) as first:
+        assert first.plan_and_show().init is not None  # nothing learned yet: the real init
+        # The lock file a run gives every stack without one (flows/run.py warm-up).
+        lock = (first.call.workdir / ".terraform.lock.hcl").read_text("utf-8")
+    ref = bench.stack("prod-app")  # local modules, a remote-state read, its own key
+    with checked_out(bench, ref, lock_file=lock) as seeded:
+        assert not seeded.workdir.initialised
+        reading = seeded.plan_and_show()
+        assert seeded.workdir.initialised
+        workdir = seeded.call.workdir
+        record = json.loads((workdir / ".terraform/terraform.tfstate").read_text("utf-8"))
+        modules = modules_of(workdir)
+        links = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.is_symlink())
+    assert reading.init is None
+    assert bench.seeder is not None and bench.seeder.counts["seeded"] == 1
+    assert reading.plan.outcome is PlanOutcome.NO_CHANGES
+    addresses = {r["address"] for r in reading.plan_json["resource_changes"]}
+    assert "module.app_sg.aws_security_group.this" in addresses
+
+    # What Terraform's own init writes for the same stack, in a scratch copy.
+    with prepared(bench, ref, lock_file=lock) as real:
+        initialised = real.call.workdir
+        assert record == json.loads(
+            (initialised / ".terraform/terraform.tfstate").read_text("utf-8")
+        )
+        assert modules == modules_of(initialised)
+        assert links == sorted(
+            str(p.relative_to(initialised)) for p in initialised.rglob("*") if p.is_symlink()
+        )
+
+
+def test_a_seed_terraform_refuses_gives_way_to_the_real_init(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    bench = seeding_bench(bench)
+    assert bench.seeder is not None
+    fresh_copies(bench)
+    ref = bench.stack("prod-app")
+    with checked_out(bench, ref) as first:
+        first.plan_and_show()
+        lock = (first.call.workdir / ".terraform.lock.hcl").read_text("utf-8")
+        engine_id = first.engine_id
+        overrides = dict(first.call.backend_config)
+        real = json.loads((first.call.workdir / ".terraform/terraform.tfstate").read_text())
+        backend_tf = (first.call.workdir / "main.tf").read_text("utf-8")
+    # Teach the seeder a schema with one attribute too many: a record it reproduces
+    # itself, with a checksum Terraform does not agree with.
+    fake = tmp_path / "fake-init"
+    (fake / ".terraform").mkdir(parents=True)
+    (fake / "main.tf").write_text(backend_tf, encoding="utf-8")
+    block = seed.backend_block([("main.tf", hcl2.loads(backend_tf))])
+    assert block is not None
+    config = {**real["backend"]["config"], "zz_not_in_schema": None}
+    checksum = seed.record_hash(block.type, config, block.attributes)
+    (fake / ".terraform/terraform.tfstate").write_text(
+        json.dumps({**real, "backend": {"type": "s3", "config": config, "hash": checksum}})
+    )
+    wrong = replace(bench, seeder=Seeder(bench.seeder.plugin_cache))
+    assert wrong.seeder is not None
+    assert wrong.seeder.learn(engine_id, fake, overrides)
+    fresh_copies(wrong)
+    with checked_out(wrong, ref, lock_file=lock) as retried:
+        reading = retried.plan_and_show()
+        assert retried.workdir.initialised
+        record = json.loads((retried.call.workdir / ".terraform/terraform.tfstate").read_text())
+    assert wrong.seeder.counts == {"seeded": 1, "refused": 1, "learned": 2}
+    assert reading.init is not None  # Terraform refused the seed; init ran
+    assert reading.plan.outcome is PlanOutcome.NO_CHANGES
+    assert record == real
+
+
+def test_opentofu_copies_are_seeded_too(bench: Workbench) -> None:
+    bench = seeding_bench(bench)
+    fresh_copies(bench)
+    ref = bench.stack("staging-app")
+    with checked_out(bench, ref) as first:
+        assert first.plan_and_show().init is not None
+        lock = (first.call.workdir / ".terraform.lock.hcl").read_text("utf-8")
+    fresh_copies(bench)
+    with checked_out(bench, ref, lock_file=lock) as second:
+        assert second.engine.name == "binary"
+        reading = second.plan_and_show()
+    assert reading.init is None
+    assert reading.plan.outcome is PlanOutcome.NO_CHANGES

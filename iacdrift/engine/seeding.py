@@ -1,0 +1,179 @@
+"""Seeding fresh working copies instead of running `init` (see core/workdir_seed).
+
+:class:`Seeder` learns, from each real init, how its engine records a backend,
+and from then on writes what init would write into a fresh copy of a stack
+whose providers are in the plugin cache and whose modules are local: provider
+links into the cache, the module manifest, the backend record. Terraform checks
+all three before it plans and refuses a copy that does not match its files; the
+caller then removes the seeded ``.terraform`` (:meth:`Seeder.unseed`) and runs
+the real init.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from iacdrift.core import workdir_seed as seed
+from iacdrift.engine.workspace import locked_providers, parse_hcl
+
+log = logging.getLogger(__name__)
+
+_RECORD = Path(".terraform") / "terraform.tfstate"
+_MAX_MODULE_DEPTH = 32
+
+EngineId = tuple[str, ...]
+
+
+def _module_files(directory: Path) -> list[tuple[str, dict[str, Any]]] | None:
+    """The parsed ``*.tf`` files of a module; None when it has files we do not
+    read the way Terraform does (JSON syntax, override files) or cannot parse."""
+    parsed: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name.endswith(".tf.json") or name.endswith(("override.tf", "override.tf.json")):
+            return None
+        if name.endswith(".tf") and path.is_file():
+            try:
+                parsed.append((name, parse_hcl(path)))
+            except Exception:
+                return None
+    return parsed
+
+
+def _module_calls(files: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]] | None:
+    """(name, source) of every module call; None when a source is not a literal."""
+    calls: list[tuple[str, str]] = []
+    for _name, parsed in files:
+        for block in parsed.get("module", []):
+            if not isinstance(block, dict):
+                return None
+            for raw_name, body in block.items():
+                name = seed.label(raw_name)
+                source = seed.literal(body.get("source")) if isinstance(body, dict) else None
+                if name is None or not isinstance(source, str):
+                    return None
+                calls.append((name, source))
+    return calls
+
+
+def module_records(root: Path) -> list[seed.ModuleRecord] | None:
+    """The module manifest records of a root module whose modules are all local
+    directories of the working copy; None otherwise (registry, Git, missing)."""
+    records = [seed.ModuleRecord("", "", ".")]
+    pending = [records[0]]
+    while pending:
+        parent = pending.pop()
+        if parent.key.count(".") >= _MAX_MODULE_DEPTH:
+            return None
+        files = _module_files(root / parent.dir)
+        calls = _module_calls(files) if files is not None else None
+        if calls is None:
+            return None
+        for name, raw in calls:
+            source = seed.local_source(raw)
+            if source is None:
+                return None
+            directory = seed.module_dir(parent.dir, source)
+            if not (root / directory).is_dir():
+                return None
+            key = f"{parent.key}.{name}" if parent.key else name
+            record = seed.ModuleRecord(key, source, directory)
+            records.append(record)
+            pending.append(record)
+    return records
+
+
+class Seeder:
+    """Backend shapes learned in this process, per engine; seeds working copies."""
+
+    def __init__(self, plugin_cache: Path) -> None:
+        self.plugin_cache = plugin_cache
+        self._shapes: dict[tuple[EngineId, str], seed.BackendShape] = {}
+        self._lock = threading.Lock()
+        # How this process's copies were made ready: seeded, refused (by Terraform:
+        # the real init ran), learned (real inits reproduced).
+        self.counts = {"seeded": 0, "refused": 0, "learned": 0}
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def learn(self, engine: EngineId, workdir: Path, overrides: dict[str, str]) -> bool:
+        """After a real init in ``workdir``: calibrate against the backend record it
+        wrote. True when the record was reproduced (copies can be seeded from now)."""
+        try:
+            record = json.loads((workdir / _RECORD).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        files = _module_files(workdir)
+        block = seed.backend_block(files) if files is not None else None
+        if block is None or not isinstance(record, dict):
+            return False
+        shape = seed.learn_shape(record, block, overrides)
+        if shape is None:
+            log.debug("%s: backend record not reproduced; copies will run init", workdir)
+            return False
+        with self._lock:
+            self._shapes.setdefault((engine, block.type), shape)
+        self._count("learned")
+        return True
+
+    def seed(
+        self, engine: EngineId, workdir: Path, overrides: dict[str, str], platform: str
+    ) -> bool:
+        """Write what init would into a fresh copy; False (nothing written) when
+        anything is outside what we can reproduce: the caller runs init."""
+        files = _module_files(workdir)
+        block = seed.backend_block(files) if files is not None else None
+        if block is None or not platform:
+            return False
+        with self._lock:
+            shape = self._shapes.get((engine, block.type))
+        record = seed.backend_record(shape, block, overrides) if shape is not None else None
+        modules = module_records(workdir)
+        links = self._provider_links(workdir, platform)
+        if record is None or modules is None or links is None:
+            return False
+        data = workdir / ".terraform"
+        if data.exists():
+            shutil.rmtree(data)
+        for link, target in links:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+        (data / "modules").mkdir(parents=True, exist_ok=True)
+        manifest = seed.module_manifest(modules)
+        (data / "modules" / "modules.json").write_text(json.dumps(manifest), encoding="utf-8")
+        (workdir / _RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        self._count("seeded")
+        return True
+
+    def refused(self, workdir: Path, why: str) -> None:
+        """Terraform refused (or failed in) a seeded copy: remove what we wrote, so
+        the real init starts from nothing."""
+        log.info("%s: the seeded working copy was refused (%s); running init", workdir, why)
+        shutil.rmtree(workdir / ".terraform", ignore_errors=True)
+        self._count("refused")
+
+    def _provider_links(self, workdir: Path, platform: str) -> list[tuple[Path, Path]] | None:
+        """(link, package directory in the plugin cache) per locked provider; None
+        when the copy has no lock file or a package is not in the cache."""
+        locked = locked_providers(workdir)
+        if not locked:
+            return None
+        links: list[tuple[Path, Path]] = []
+        for source, version in locked.items():
+            parts = source.split("/")
+            if len(parts) != 3 or any(p in ("", ".", "..") for p in parts):
+                return None
+            target = self.plugin_cache.joinpath(*parts, version, platform)
+            if not target.is_dir() or not any(target.iterdir()):
+                return None
+            links.append(
+                (workdir / ".terraform" / "providers" / source / version / platform, target)
+            )
+        return links
