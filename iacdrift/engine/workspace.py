@@ -266,6 +266,21 @@ class Workdir:
     initialised: bool  # init ran here with this key: it may be skipped
     key: str
     slot: Path
+    # False once a seeded copy failed with this key: the real init from then on
+    # (see engine/seeding.py; the record lives beside the slot, which is replaced).
+    seedable: bool = True
+
+    @property
+    def _no_seed_marker(self) -> Path:
+        return self.slot.with_name(f"{self.slot.name}.noseed")
+
+    def refuse_seeding(self) -> None:
+        """Never seed this copy again while its key holds."""
+        marker = self._no_seed_marker
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(self.key + "\n", encoding="utf-8")
+        tmp.replace(marker)
+        self.seedable = False
 
     def mark_initialised(self) -> None:
         """Record that init succeeded in this copy for this key."""
@@ -319,4 +334,8 @@ def _take(stack_dir: Path, slot: Path, key: str) -> Workdir:
     shutil.rmtree(slot, ignore_errors=True)
     slot.mkdir(mode=0o700, parents=True)
     path = copy_stack(stack_dir, slot / "src")
-    return Workdir(path=path, initialised=False, key=key, slot=slot)
+    try:
+        refused = slot.with_name(f"{slot.name}.noseed").read_text(encoding="utf-8").strip()
+    except OSError:
+        refused = ""
+    return Workdir(path=path, initialised=False, key=key, slot=slot, seedable=refused != key)

@@ -53,7 +53,7 @@ from iacdrift.flows.check import (
 from iacdrift.flows.classification import Classifier
 from iacdrift.flows.workbench import StackRef, Workbench, learn_from_init, prepared
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
-from iacdrift.models.run import RunReport, SkippedStack
+from iacdrift.models.run import RunReport, SkippedStack, WarmUp
 from iacdrift.routing import findings_of
 from iacdrift.store.history import HistoryStore
 
@@ -109,14 +109,18 @@ def endpoint_of(bench: Workbench) -> str:
     return bench.target.endpoint_url or f"aws:{bench.target.region}"
 
 
-def warm_plugin_cache(bench: Workbench, refs: Sequence[StackRef]) -> dict[str, str]:
+def warm_plugin_cache(
+    bench: Workbench, refs: Sequence[StackRef]
+) -> tuple[dict[str, str], list[WarmUp]]:
     """Init one stack per distinct provider requirement, serially; return the lock
-    file each requirement produced (requirement key -> lock file text).
+    file each requirement produced (requirement key -> lock file text) and how each
+    was obtained.
 
     The lock files are kept in ``.iacdrift/locks/`` (per requirement and CLI
     config): later runs take them from there and init nothing here.
     """
     locks: dict[str, str] = {}
+    warmed: list[WarmUp] = []
     for ref in refs:
         key = _requirement_key(ref)
         if key in locks or (ref.directory / ".terraform.lock.hcl").exists():
@@ -124,17 +128,25 @@ def warm_plugin_cache(bench: Workbench, refs: Sequence[StackRef]) -> dict[str, s
         saved = _saved_lock_path(bench, key)
         if saved.is_file():
             locks[key] = saved.read_text(encoding="utf-8")
+            warmed.append(WarmUp(requirement=key, source="saved"))
             continue
         try:
             with prepared(bench, ref) as stack:
                 learn_from_init(bench, stack)  # fresh copies are seeded from here on
+                warmed.append(
+                    WarmUp(
+                        requirement=key, source="init", stack=ref.name, seconds=stack.init.seconds
+                    )
+                )
                 lock_path = stack.call.workdir / ".terraform.lock.hcl"
                 if lock_path.exists():
                     locks[key] = lock_path.read_text(encoding="utf-8")
                     _save_lock(saved, locks[key])
-        except IacdriftError:
-            continue  # the stack's own check reports the failure properly
-    return locks
+        except IacdriftError as exc:
+            # The stack's own check reports the failure properly.
+            warmed.append(WarmUp(requirement=key, source="init", stack=ref.name, error=exc.message))
+            continue
+    return locks, warmed
 
 
 def _saved_lock_path(bench: Workbench, requirement_key: str) -> Path:
@@ -176,6 +188,7 @@ class _Run:
         self.done = 0
         self.total = 0
         self.skipped: list[SkippedStack] = []
+        self.warmed: list[WarmUp] = []
 
     def _wait_for_slot(self, endpoint: str) -> bool:
         """False when the endpoint's circuit is open; else wait for our start slot.
@@ -278,7 +291,7 @@ class _Run:
 
     def execute(self, refs: Sequence[StackRef]) -> list[StackResult]:
         self.total = len(refs)
-        locks = warm_plugin_cache(self.bench, refs)
+        locks, self.warmed = warm_plugin_cache(self.bench, refs)
         results: list[StackResult] = []
         # Terraform runs for at most max_parallel stacks at once; one more worker gets
         # the next stack's lease, credentials and working copy meanwhile, so a core is
@@ -361,6 +374,7 @@ def run(
         skipped=sorted(runner.skipped, key=lambda s: s.stack),
         policyVersion=classifier.policies.version,
         expiredRules=classifier.expired_rules(started),
+        warmUp=runner.warmed,
     )
     history.record_findings(run_id, findings_of(report))
     history.record_run_end(run_id, finished, report.exit_code())

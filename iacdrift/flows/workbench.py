@@ -350,11 +350,18 @@ class CheckedOut:
                 self.call, init=init and not seeded, refresh_only=refresh_only, plan_file=plan_file
             )
         except TerraformError as exc:
-            if seeded and not isinstance(exc, StateLockedError):
-                # Terraform refused (or failed with) what we wrote: the real init, once.
+            if seeded:
                 assert self.seeder is not None
+                if isinstance(exc, StateLockedError):
+                    raise  # what we wrote was accepted; the lock is real
+                # Refused ("run init"): Terraform checks the working directory before
+                # it locks or reads anything, so the real init now. Any other failure:
+                # reported as it is, and this copy is never seeded again.
                 self.seeder.refused(self.call.workdir, exc.summary)
-            elif init and not seeded and exc.failure.command != "init":
+                if not needs_init(exc):
+                    self.workdir.refuse_seeding()
+                    raise
+            elif init and exc.failure.command != "init":
                 self.workdir.mark_initialised()  # e.g. the plan found the state locked
                 raise
             elif init or not needs_init(exc):
@@ -372,7 +379,7 @@ class CheckedOut:
         return reading
 
     def _seed(self) -> bool:
-        if self.seeder is None:
+        if self.seeder is None or not self.workdir.seedable:
             return False
         return self.seeder.seed(
             self.engine_id, self.call.workdir, dict(self.call.backend_config), self.version.platform

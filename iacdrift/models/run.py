@@ -50,6 +50,26 @@ class SkippedStack(Record):
     )
 
 
+class WarmUp(Record):
+    """How the run got the lock file for one provider requirement before checking
+    stacks (Terraform's plugin cache is not safe for concurrent installs)."""
+
+    requirement: str = Field(
+        description="The engine and required_providers entries (name=source@constraint) "
+        "shared by the stacks that got this lock file."
+    )
+    source: Literal["init", "saved"] = Field(
+        description="init: one init of `stack`, alone, filled the plugin cache and wrote "
+        "the lock file; saved: the lock file an earlier run saved in .iacdrift/locks/."
+    )
+    stack: str | None = Field(default=None, description="The stack initialised (init only).")
+    seconds: float = Field(default=0.0, description="Terraform's time for that init.")
+    error: str | None = Field(
+        default=None,
+        description="Why the init failed (each stack's own check then reports it).",
+    )
+
+
 class RunReport(Record):
     """What ``iacdrift run --format json`` prints and ``--out`` writes."""
 
@@ -84,6 +104,11 @@ class RunReport(Record):
     )
     expiredRules: list[ExpiredRule] = Field(
         default_factory=list, description="Ignore rules past their expiry: no longer applied."
+    )
+    warmUp: list[WarmUp] = Field(
+        default_factory=list,
+        description="Lock files obtained before the stacks were checked, one per distinct "
+        "provider requirement of stacks without a committed lock file.",
     )
 
     def exit_code(self) -> int:

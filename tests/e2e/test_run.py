@@ -129,11 +129,21 @@ def test_parallel_inits_on_an_empty_plugin_cache(sandbox_project: Project, tmp_p
     ]
     settings.write_text("\n".join(lines) + "\n")
     try:
-        for _ in range(2):
+        for first in (True, False):
             code, report, err = run_json(sandbox_project, "--all", "--max-parallel", "3")
             assert code == 0, err
             assert "text file busy" not in err
             assert {r["status"] for r in report["results"]} == {"CLEAN"}
+            # One lock file per engine's requirement: from one init alone, then saved.
+            sources = sorted(
+                (w["requirement"].split("|")[0], w["source"]) for w in report["warmUp"]
+            )
+            source = "init" if first else "saved"
+            assert sources == [("opentofu", source), ("terraform", source)]
+            if first:
+                # A new plugin cache means new working copies; each warm-up init taught
+                # its engine's records, so every copy was seeded: no stack ran init.
+                assert [r["timings"]["initSeconds"] for r in report["results"]] == [0.0] * 5
     finally:
         settings.write_text(original)
     assert any(cache.rglob("terraform-provider-aws*"))

@@ -607,3 +607,53 @@ def test_opentofu_copies_are_seeded_too(bench: Workbench) -> None:
         reading = second.plan_and_show()
     assert reading.init is None
     assert reading.plan.outcome is PlanOutcome.NO_CHANGES
+
+
+def test_a_seeded_copy_that_fails_otherwise_is_reported_and_initialised_next_time(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    bench = seeding_bench(bench)
+    fresh_copies(bench)
+    with checked_out(bench, bench.stack("prod-network")) as first:
+        first.plan_and_show()
+        lock = (first.call.workdir / ".terraform.lock.hcl").read_text("utf-8")
+    stack = write_stack(
+        tmp_path / "fails-seeded",
+        SEEDED_STACK.format(bucket=srv.STATE_BUCKET, key=f"tests/{uuid.uuid4().hex}.tfstate"),
+    )
+    ref = bench.stack(str(stack))
+    with checked_out(bench, ref, lock_file=lock) as seeded:
+        with pytest.raises(TerraformError) as caught:
+            seeded.plan_and_show()
+        assert not seeded.workdir.initialised
+    assert caught.value.failure.command == "plan"  # the real failure, not init's
+    assert bench.seeder is not None
+    assert bench.seeder.counts["seeded"] == 1 and bench.seeder.counts["refused"] == 1
+    with checked_out(bench, ref, lock_file=lock) as again:
+        assert not again.workdir.seedable
+        with pytest.raises(TerraformError) as again_caught:
+            again.plan_and_show()
+        assert again_caught.value.failure.command == "plan"
+        assert again.workdir.initialised  # the real init ran; the plan failed
+    assert bench.seeder.counts["seeded"] == 1
+
+
+SEEDED_STACK = """\
+terraform {{
+  required_providers {{
+    aws = {{
+      source  = "hashicorp/aws"
+      version = "3.39.0"
+    }}
+  }}
+  backend "s3" {{
+    bucket = "{bucket}"
+    key    = "{key}"
+    region = "us-east-1"
+  }}
+}}
+
+output "fails_at_plan" {{
+  value = file("${{path.module}}/not-there.txt")
+}}
+"""

@@ -186,3 +186,18 @@ def test_batch_output_that_does_not_match_its_header_is_refused() -> None:
         worker.read_batch('[{"code": 0, "seconds": 1, "stdout": 9, "stderr": 0}]\nshort')
     with pytest.raises(ValueError):
         worker.read_batch("Go panic: something\n")
+
+
+def test_a_copy_whose_seed_failed_is_not_seeded_again_while_its_key_holds(
+    stack: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with persistent_copy(stack, cache, "app", "key-1") as first:
+        assert first.seedable
+        first.refuse_seeding()
+        assert not first.seedable
+    with persistent_copy(stack, cache, "app", "key-1") as second:
+        assert not second.initialised
+        assert not second.seedable
+    with persistent_copy(stack, cache, "app", "key-2") as third:
+        assert third.seedable  # another key: another copy, seeded again
