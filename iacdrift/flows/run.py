@@ -240,10 +240,13 @@ class _Run:
             )
             with lease:
                 result: StackResult | None = None
+                earlier: StackResult | None = None  # the first failed attempt
                 for attempt in range(1, self.options.backoff.attempts + 1):
                     if not self._wait_for_slot(endpoint):
                         return self._circuit_open(ref, endpoint)
                     result, _ = check_stack(self.bench, ref, options)
+                    if earlier is not None:
+                        result = own_leftover_lock(result, earlier)
                     failed = result.status is StackStatus.ERROR and result.reason
                     with self.guard:
                         if failed and is_endpoint_failure(result.reason or ""):
@@ -254,6 +257,7 @@ class _Run:
                             self.breaker.record_success(endpoint)
                     if not failed or not is_transient(result.reason or ""):
                         break
+                    earlier = earlier or result
                     if attempt < self.options.backoff.attempts:
                         time.sleep(self.options.backoff.delay(attempt, self.random.random))
                 return result
@@ -379,6 +383,27 @@ def run(
     history.record_findings(run_id, findings_of(report))
     history.record_run_end(run_id, finished, report.exit_code())
     return report
+
+
+def own_leftover_lock(result: StackResult, earlier: StackResult) -> StackResult:
+    """A retry that finds the state locked since an earlier attempt of this run failed
+    (while this run holds the stack's lease, so no other iacdrift checks it): most
+    likely that attempt's own plan lock, written although an error came back. Say so,
+    with the earlier failure; still LOCKED (it is), and never force-unlocked here."""
+    lock = result.lock
+    if result.status is not StackStatus.LOCKED or lock is None or not lock.ageSeconds:
+        return result  # not locked, or locked by something that began after this attempt
+    created = result.checkedAt - timedelta(seconds=lock.ageSeconds)
+    if created < earlier.checkedAt - timedelta(seconds=1):
+        return result
+    reason = (
+        f"{result.stack}: state is locked (lock id {lock.id or '?'}, {lock.operation or '?'} "
+        f"by {lock.who or '?'}, since {lock.created or '?'}) since this run's earlier attempt "
+        f"failed ({earlier.reason}); most likely that attempt's own lock, written although "
+        "an error came back. iacdrift never force-unlocks: check that no one else is "
+        f"running Terraform on it, then run `terraform force-unlock {lock.id or 'LOCK_ID'}`"
+    )
+    return result.model_copy(update={"reason": reason})
 
 
 def _previous(history: HistoryStore, stack: str) -> dict[str, StackResult]:
