@@ -35,7 +35,16 @@ from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
 from iacdrift.flows.classification import Classifier, audit_reader
-from iacdrift.flows.workbench import CheckedOut, StackRef, Workbench, checked_out
+from iacdrift.flows.workbench import (
+    CheckedOut,
+    StackRef,
+    Workbench,
+    checked_out,
+    requirement_key,
+    save_lock,
+    saved_lock,
+    saved_lock_path,
+)
 from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
     CheckReport,
@@ -163,8 +172,18 @@ def _check_stack(
     refresh_json: dict[str, Any] | None = None
     # The stack's persistent working copy: init only when its key changed. Plan and
     # show run in one engine call, which deletes the plan file before returning.
-    with checked_out(bench, ref, lock_file=options.lock_file) as stack:
+    # Without a lock file of its own, the one a run saved: `check` and `run` then share
+    # the stack's working copy; else init writes one, saved for both from then on.
+    lock_file = options.lock_file or saved_lock(bench, ref)
+    with checked_out(bench, ref, lock_file=lock_file) as stack:
         reading = stack.plan_and_show()
+        if lock_file is None and not (ref.directory / ".terraform.lock.hcl").exists():
+            produced = stack.call.workdir / ".terraform.lock.hcl"
+            if reading.init is not None and produced.is_file():
+                save_lock(
+                    saved_lock_path(bench, requirement_key(ref)),
+                    produced.read_text(encoding="utf-8"),
+                )
         plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
         t_state = time.monotonic()
         state_json = _recorded_state(bench, ref, stack)

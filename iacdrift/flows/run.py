@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import logging
 import random
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from iacdrift import locking
 from iacdrift.aws import inventory
-from iacdrift.configuration import provider_requirements, read_configuration
+from iacdrift.configuration import read_configuration
 from iacdrift.core import findings as assemble
 from iacdrift.core.resilience import (
     Backoff,
@@ -51,7 +50,15 @@ from iacdrift.flows.check import (
     utc_now,
 )
 from iacdrift.flows.classification import Classifier
-from iacdrift.flows.workbench import StackRef, Workbench, learn_from_init, prepared
+from iacdrift.flows.workbench import (
+    StackRef,
+    Workbench,
+    learn_from_init,
+    prepared,
+    requirement_key,
+    save_lock,
+    saved_lock_path,
+)
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack, WarmUp
 from iacdrift.routing import findings_of
@@ -122,10 +129,10 @@ def warm_plugin_cache(
     locks: dict[str, str] = {}
     warmed: list[WarmUp] = []
     for ref in refs:
-        key = _requirement_key(ref)
+        key = requirement_key(ref)
         if key in locks or (ref.directory / ".terraform.lock.hcl").exists():
             continue
-        saved = _saved_lock_path(bench, key)
+        saved = saved_lock_path(bench, key)
         if saved.is_file():
             locks[key] = saved.read_text(encoding="utf-8")
             warmed.append(WarmUp(requirement=key, source="saved"))
@@ -141,30 +148,12 @@ def warm_plugin_cache(
                 lock_path = stack.call.workdir / ".terraform.lock.hcl"
                 if lock_path.exists():
                     locks[key] = lock_path.read_text(encoding="utf-8")
-                    _save_lock(saved, locks[key])
+                    save_lock(saved, locks[key])
         except IacdriftError as exc:
             # The stack's own check reports the failure properly.
             warmed.append(WarmUp(requirement=key, source="init", stack=ref.name, error=exc.message))
             continue
     return locks, warmed
-
-
-def _saved_lock_path(bench: Workbench, requirement_key: str) -> Path:
-    cli_config = bench.cli_config.read_text(encoding="utf-8")
-    name = hashlib.sha256(f"{requirement_key}\n{cli_config}".encode()).hexdigest()[:32]
-    return bench.project.resolve_path(".iacdrift/locks") / f"{name}.lock.hcl"
-
-
-def _save_lock(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def _requirement_key(ref: StackRef) -> str:
-    flavor = "opentofu" if ref.opentofu else "terraform"
-    return flavor + "|" + "|".join(provider_requirements(ref.directory))
 
 
 class _Run:
@@ -304,7 +293,7 @@ class _Run:
         self.bench = dataclasses.replace(self.bench, terraform_slots=threading.Semaphore(parallel))
         with ThreadPoolExecutor(max_workers=parallel + 1) as pool:
             futures = {
-                pool.submit(self.check_one, ref, locks.get(_requirement_key(ref))): ref
+                pool.submit(self.check_one, ref, locks.get(requirement_key(ref))): ref
                 for ref in refs
             }
             for future in as_completed(futures):

@@ -147,3 +147,24 @@ def test_parallel_inits_on_an_empty_plugin_cache(sandbox_project: Project, tmp_p
     finally:
         settings.write_text(original)
     assert any(cache.rglob("terraform-provider-aws*"))
+
+
+def test_check_and_run_share_a_stacks_working_copy(sandbox_project: Project) -> None:
+    """`check` gives a stack without a lock file the lock file the run saved, so both
+    use the same working copy: after a run, a check initialises nothing."""
+    code, _, err = run_json(sandbox_project, "--stack", "prod-app")
+    assert code == 0, err
+    proc = subprocess.run(
+        [sys.executable, "-m", "iacdrift", "check", "prod-app", "--format", "json"],
+        cwd=sandbox_project.root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CI": "true"},
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (checked,) = json.loads(proc.stdout)["results"]
+    assert checked["status"] == "CLEAN"
+    # A separate process: its seeder learned nothing, so any init would be a real one.
+    assert checked["timings"]["initSeconds"] == 0.0
