@@ -230,7 +230,8 @@ _KEY_FILE = "iacdrift-workdir.key"
 _WORKDIR_SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
 
 
-def _slot_name(name: str, stack_dir: Path) -> str:
+def slot_name(name: str, stack_dir: Path) -> str:
+    """The directory name of a stack's persistent working copy under the cache root."""
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name)[:60]
     where = hashlib.sha256(str(stack_dir.resolve()).encode()).hexdigest()[:12]
     return f"{safe}-{where}"
@@ -308,9 +309,10 @@ def persistent_copy(stack_dir: Path, cache_root: Path, name: str, key: str) -> I
     stack_dir = stack_dir.resolve()
     cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
     cache_root.chmod(0o700)
-    slot = cache_root / _slot_name(name, stack_dir)
+    slot = cache_root / slot_name(name, stack_dir)
     with (cache_root / f"{slot.name}.lock").open("a") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        os.utime(lock.fileno())  # last use, for prune_copies
         try:
             workdir = _take(stack_dir, slot, key)
             try:
@@ -339,3 +341,33 @@ def _take(stack_dir: Path, slot: Path, key: str) -> Workdir:
     except OSError:
         refused = ""
     return Workdir(path=path, initialised=False, key=key, slot=slot, seedable=refused != key)
+
+
+def prune_copies(cache_root: Path, keep: set[str], *, unused_for: float, now: float) -> list[str]:
+    """Remove the working copies whose slot is not in ``keep`` (e.g. of stacks no
+    longer registered, or directories checked once) and that nobody used for
+    ``unused_for`` seconds before ``now`` (epoch seconds); never one in use. Returns
+    the slots removed, sorted."""
+    removed: list[str] = []
+    if not cache_root.is_dir():
+        return removed
+    for lock_path in sorted(cache_root.glob("*.lock")):
+        slot = lock_path.with_suffix("")
+        if slot.name in keep or not slot.exists():
+            continue
+        try:
+            if now - lock_path.stat().st_mtime < unused_for:
+                continue
+            with lock_path.open("a") as lock:
+                try:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # in use right now
+                shutil.rmtree(slot, ignore_errors=True)
+                slot.with_name(f"{slot.name}.noseed").unlink(missing_ok=True)
+                # The (empty) lock file stays: unlinking it would let two processes
+                # lock two different files for the same slot.
+        except OSError:
+            continue
+        removed.append(slot.name)
+    return removed

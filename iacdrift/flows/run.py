@@ -39,8 +39,10 @@ from iacdrift.core.resilience import (
     is_endpoint_failure,
     is_transient,
 )
+from iacdrift.core.schedule import parse_duration
 from iacdrift.core.staleness import due_stacks
 from iacdrift.core.unmanaged import find_unmanaged
+from iacdrift.engine.workspace import prune_copies, slot_name
 from iacdrift.errors import IacdriftError
 from iacdrift.flows.check import (
     CheckOptions,
@@ -311,8 +313,23 @@ class _Run:
                     # sessions); load_json collects the young generations before it
                     # promotes a parsed plan, and this bounds what reaches the oldest.
                     gc.collect()
+        self._prune_copies()
         order = {ref.name: i for i, ref in enumerate(refs)}
         return sorted(results, key=lambda r: order[r.stack])
+
+    def _prune_copies(self) -> None:
+        """Working copies of stacks no longer registered go once unused long enough."""
+        project = self.bench.project
+        keep = {slot_name(s.name, s.stack_dir) for s in project.stacks}
+        retention = parse_duration(project.settings.terraform.workdirRetention)
+        removed = prune_copies(
+            self.bench.workdir_root,
+            keep,
+            unused_for=retention.total_seconds(),
+            now=self.options.clock().timestamp(),
+        )
+        for slot in removed:
+            log.info("removed the working copy %s (unregistered, unused for %s)", slot, retention)
 
 
 def run(

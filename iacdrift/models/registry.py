@@ -217,6 +217,12 @@ class TerraformSettings(Strict):
     pluginCacheDir: str = Field(default=".iacdrift/plugin-cache")
     lockTimeout: Duration = "30s"
     timeout: Duration = Field(default="15m", description="Timeout of one Terraform call.")
+    workdirRetention: Duration = Field(
+        default="7d",
+        description="A working copy under .iacdrift/workdirs/ of a stack that is no "
+        "longer registered (or of a directory checked by path) is removed by the next "
+        "run once unused this long; registered stacks keep theirs.",
+    )
     seedWorkdirs: bool = Field(
         default=True,
         description="Write what `init` would into a stack's fresh working copy (provider "

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,21 @@ def test_check_and_run_share_a_stacks_working_copy(sandbox_project: Project) -> 
     assert checked["status"] == "CLEAN"
     # A separate process: its seeder learned nothing, so any init would be a real one.
     assert checked["timings"]["initSeconds"] == 0.0
+
+
+def test_a_run_prunes_working_copies_of_unregistered_stacks(sandbox_project: Project) -> None:
+    workdirs = sandbox_project.root / ".iacdrift/workdirs"
+    gone = workdirs / "retired-stack-0123456789ab"
+    (gone / "src").mkdir(parents=True)
+    lock = workdirs / f"{gone.name}.lock"
+    lock.touch()
+    eight_days = time.time() - 8 * 24 * 3600
+    os.utime(lock, (eight_days, eight_days))
+    recent = workdirs / "checked-by-path-0123456789ab"
+    (recent / "src").mkdir(parents=True)
+    (workdirs / f"{recent.name}.lock").touch()
+    code, _, err = run_json(sandbox_project, "--stack", "prod-app")
+    assert code == 0, err
+    assert not gone.exists()
+    assert recent.is_dir()  # used a moment ago: kept until unused for workdirRetention
+    assert any(p.name.startswith("prod-app-") for p in workdirs.iterdir())

@@ -4,6 +4,8 @@ tests/integration/test_engine.py runs the real thing)."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from pathlib import Path
@@ -11,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from iacdrift.engine import worker
-from iacdrift.engine.workspace import parse_hcl, persistent_copy, stack_digest
+from iacdrift.engine.workspace import (
+    parse_hcl,
+    persistent_copy,
+    prune_copies,
+    slot_name,
+    stack_digest,
+)
 
 
 @pytest.fixture
@@ -201,3 +209,34 @@ def test_a_copy_whose_seed_failed_is_not_seeded_again_while_its_key_holds(
         assert not second.seedable
     with persistent_copy(stack, cache, "app", "key-2") as third:
         assert third.seedable  # another key: another copy, seeded again
+
+
+def test_copies_of_unregistered_stacks_unused_for_long_are_pruned(
+    stack: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    for name in ("kept", "old", "recent", "busy"):
+        with persistent_copy(stack, cache, name, "k"):
+            pass
+    slots = {name: slot_name(name, stack) for name in ("kept", "old", "recent", "busy")}
+    now = time.time()
+    week = 7 * 24 * 3600.0
+    for name in ("kept", "old", "busy"):
+        lock = cache / f"{slots[name]}.lock"
+        os.utime(lock, (now - 2 * week, now - 2 * week))
+    holder = (cache / f"{slots['busy']}.lock").open("a")
+    fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+    try:
+        removed = prune_copies(cache, {slots["kept"]}, unused_for=week, now=now)
+    finally:
+        holder.close()
+    assert removed == [slots["old"]]
+    assert not (cache / slots["old"]).exists()
+    assert (cache / f"{slots['old']}.lock").exists()  # never unlinked
+    for name in ("kept", "recent", "busy"):
+        assert (cache / slots[name]).is_dir()
+    # Used again: a fresh copy in the same slot, and recent use keeps it; the busy
+    # one is free now and goes.
+    with persistent_copy(stack, cache, "old", "k") as again:
+        assert not again.initialised
+    assert prune_copies(cache, {slots["kept"]}, unused_for=week, now=time.time()) == [slots["busy"]]
