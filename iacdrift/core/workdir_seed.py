@@ -6,25 +6,34 @@ backend. `terraform init` writes them, but every Terraform process checksums
 each provider package it may start (the AWS provider is 177 MB), and init does
 it five times: an init costs about as much CPU as the plan itself. Everything
 init writes for a stack whose providers are already in the plugin cache and
-whose modules are local is determined by its files, so we write it ourselves,
-and Terraform keeps the last word:
+whose modules are local is determined by its files and its ``-backend-config``
+values, so we write it ourselves. What keeps that safe:
 
-* the backend record (``.terraform/terraform.tfstate``) carries a checksum of
-  the backend block as written in the files; any command but init compares it
-  with the files and refuses ("Backend initialization required") when they
-  differ, so a record we got wrong is refused, never used;
-* a module record whose source differs from the configuration's, or a provider
-  that is missing or does not match the lock file's checksums, is refused in the
-  same way ("run terraform init");
-* the caller then runs the real init. Nothing here is trusted before one real
-  init of the same engine and backend type has been reproduced exactly
-  (:func:`learn_shape`): the record's attribute names, the types of the
-  ``-backend-config`` values and the checksum all come from that calibration.
+* the backend record (``.terraform/terraform.tfstate``) holds the backend
+  config Terraform will use (the block in the files merged with the
+  ``-backend-config`` values: bucket, key, region) and a checksum of the block
+  as written in the files. Any command but init compares the checksum with the
+  files and refuses ("Backend initialization required") when they differ; but
+  when it matches, Terraform uses the recorded config as it is: nothing checks
+  the part that came from ``-backend-config``. So that part must be exactly what
+  init would record. It is built from the ``-backend-config`` values by the
+  conversion Terraform applies (strings as given, ``true``/``false`` for
+  booleans, ASCII digits for numbers; anything else declines), and nothing here
+  is used before one real init of the same engine and backend type has been
+  reproduced exactly, record and checksum (:func:`learn_shape`): the attribute
+  names and the value types come from that calibration. The caller also checks,
+  after the plan, that Terraform read the state the registry names;
+* a provider that is missing or does not match the lock file's checksums is
+  refused before the state is touched; a module record whose source differs
+  from the configuration's, or a lock file that does not cover the
+  configuration, after the state was locked and read, but before any plan;
+* on a refusal the caller removes what we wrote and runs the real init.
 
 The checksum is cty's value hash (CRC-32 of a canonical serialisation) of the
 tuple (backend type, the block decoded against the backend's schema with every
 attribute optional). Only literal scalars (strings without templates, booleans,
-whole numbers) are handled; anything else returns None and the caller runs init.
+integers below 10^10, which cty prints as plain digits) are handled; anything
+else returns None and the caller runs init.
 
 Pure: data in, data out.
 """
@@ -127,13 +136,18 @@ def _quote(text: str) -> str | None:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# cty prints a number with big.Float's %g at 10 significant digits: 1e+10 and up
+# are not plain digits.
+_MAX_PLAIN_NUMBER = 10**10
+
+
 def _hash_bytes(value: Scalar | None) -> str | None:
     if value is None:
         return "~"
     if isinstance(value, bool):
         return "T" if value else "F"
     if isinstance(value, int):
-        return str(value)
+        return str(value) if abs(value) < _MAX_PLAIN_NUMBER else None
     return _quote(value)
 
 
@@ -172,7 +186,7 @@ def _convert(text: str, kind: str | None) -> Scalar | None:
         return text
     if kind == "bool" and text in ("true", "false"):
         return text == "true"
-    if kind == "number" and text.isdigit():
+    if kind == "number" and text.isascii() and text.isdigit():
         return int(text)
     return None
 
@@ -199,6 +213,22 @@ def merged_config(
     return config
 
 
+def merge_shapes(old: BackendShape, new: BackendShape) -> BackendShape | None:
+    """One shape from two calibrations of the same engine and backend type (value
+    types seen by either); None when they disagree."""
+    if (
+        old.type != new.type
+        or old.attributes != new.attributes
+        or old.extra.keys() != new.extra.keys()
+    ):
+        return None
+    kinds = dict(old.kinds)
+    for name, kind in new.kinds.items():
+        if kinds.setdefault(name, kind) != kind:
+            return None
+    return BackendShape(old.type, old.attributes, kinds, old.extra)
+
+
 def learn_shape(
     record: Mapping[str, Any], block: BackendBlock, overrides: Mapping[str, str]
 ) -> BackendShape | None:
@@ -206,8 +236,8 @@ def learn_shape(
     the shape, only when both the recorded config and the checksum are reproduced
     exactly from them."""
     backend = record.get("backend")
-    if not isinstance(backend, Mapping):
-        return None
+    if not isinstance(backend, Mapping) or set(backend) != {"type", "config", "hash"}:
+        return None  # a field we would not write
     config = backend.get("config")
     if not isinstance(config, Mapping) or backend.get("type") != block.type:
         return None

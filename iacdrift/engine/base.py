@@ -92,6 +92,9 @@ class PlanReading:
     plan: PlanRun
     plan_json: dict[str, Any]
     show_seconds: float
+    # The working copy was seeded, not initialised (flows/workbench.CheckedOut):
+    # whoever reads the recorded state confirms the plan read the same one.
+    seeded: bool = False
 
 
 @dataclass(frozen=True)

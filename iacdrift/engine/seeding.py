@@ -3,10 +3,10 @@
 :class:`Seeder` learns, from each real init, how its engine records a backend,
 and from then on writes what init would write into a fresh copy of a stack
 whose providers are in the plugin cache and whose modules are local: provider
-links into the cache, the module manifest, the backend record. Terraform checks
-all three before it plans and refuses a copy that does not match its files; the
-caller then removes the seeded ``.terraform`` (:meth:`Seeder.unseed`) and runs
-the real init.
+links into the cache, the module manifest, the backend record. Terraform refuses
+a copy whose records do not match its files ("run init"; see core/workdir_seed
+for what it does and does not check); the caller then removes the seeded
+``.terraform`` (:meth:`Seeder.refused`) and runs the real init.
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ def _module_files(directory: Path) -> list[tuple[str, dict[str, Any]]] | None:
     parsed: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(directory.iterdir()):
         name = path.name
-        if name.endswith(".tf.json") or name.endswith(("override.tf", "override.tf.json")):
+        if name.startswith((".", "#")) or name.endswith("~"):
+            continue  # Terraform ignores these too
+        if name.endswith((".tf.json", ".tofu", ".tofu.json")) or name.endswith(
+            ("override.tf", "override.tf.json")
+        ):
             return None
         if name.endswith(".tf") and path.is_file():
             try:
@@ -95,9 +99,10 @@ class Seeder:
         self.plugin_cache = plugin_cache
         self._shapes: dict[tuple[EngineId, str], seed.BackendShape] = {}
         self._lock = threading.Lock()
-        # How this process's copies were made ready: seeded, refused (by Terraform:
-        # the real init ran), learned (real inits reproduced).
-        self.counts = {"seeded": 0, "refused": 0, "learned": 0}
+        # How this process's copies were made ready: seeded; refused (by Terraform:
+        # the real init ran); failed (otherwise, reported as it was); learned (real
+        # inits reproduced).
+        self.counts = {"seeded": 0, "refused": 0, "failed": 0, "learned": 0}
 
     def _count(self, what: str) -> None:
         with self._lock:
@@ -119,15 +124,32 @@ class Seeder:
             log.debug("%s: backend record not reproduced; copies will run init", workdir)
             return False
         with self._lock:
-            self._shapes.setdefault((engine, block.type), shape)
+            known = self._shapes.get((engine, block.type))
+            merged = seed.merge_shapes(known, shape) if known is not None else shape
+            if merged is None:
+                # The latest real init is the better witness (e.g. after a refusal).
+                log.info("%s: calibrations of %s disagree; keeping the latest", workdir, engine)
+                merged = shape
+            self._shapes[(engine, block.type)] = merged
         self._count("learned")
         return True
 
     def seed(
         self, engine: EngineId, workdir: Path, overrides: dict[str, str], platform: str
     ) -> bool:
-        """Write what init would into a fresh copy; False (nothing written) when
-        anything is outside what we can reproduce: the caller runs init."""
+        """Write what init would into a fresh copy; False (nothing left written) when
+        anything is outside what we can reproduce or cannot be written: the caller
+        runs init. Seeding only saves time, so it never raises."""
+        try:
+            return self._seed(engine, workdir, overrides, platform)
+        except (OSError, ValueError) as exc:
+            log.info("%s: not seeded (%s); running init", workdir, exc)
+            shutil.rmtree(workdir / ".terraform", ignore_errors=True)
+            return False
+
+    def _seed(
+        self, engine: EngineId, workdir: Path, overrides: dict[str, str], platform: str
+    ) -> bool:
         files = _module_files(workdir)
         block = seed.backend_block(files) if files is not None else None
         if block is None or not platform:
@@ -153,11 +175,26 @@ class Seeder:
         return True
 
     def refused(self, workdir: Path, why: str) -> None:
-        """Terraform refused (or failed in) a seeded copy: remove what we wrote, so
-        the real init starts from nothing."""
+        """Terraform refused a seeded copy ("run init"): remove what we wrote, so the
+        real init starts from nothing."""
         log.info("%s: the seeded working copy was refused (%s); running init", workdir, why)
-        shutil.rmtree(workdir / ".terraform", ignore_errors=True)
+        self._discard(workdir)
         self._count("refused")
+
+    def failed(self, workdir: Path, why: str) -> None:
+        """A seeded copy failed otherwise (reported as it is): remove what we wrote."""
+        log.info("%s: a check in a seeded working copy failed (%s)", workdir, why)
+        self._discard(workdir)
+        self._count("failed")
+
+    @staticmethod
+    def _discard(workdir: Path) -> None:
+        try:
+            shutil.rmtree(workdir / ".terraform")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("%s: could not remove the seeded .terraform: %s", workdir, exc)
 
     def _provider_links(self, workdir: Path, platform: str) -> list[tuple[Path, Path]] | None:
         """(link, package directory in the plugin cache) per locked provider; None

@@ -363,11 +363,14 @@ def prune_copies(cache_root: Path, keep: set[str], *, unused_for: float, now: fl
                     fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # in use right now
+                if now - os.fstat(lock.fileno()).st_mtime < unused_for:
+                    continue  # used between our first look and the lock
                 shutil.rmtree(slot, ignore_errors=True)
                 slot.with_name(f"{slot.name}.noseed").unlink(missing_ok=True)
                 # The (empty) lock file stays: unlinking it would let two processes
                 # lock two different files for the same slot.
         except OSError:
             continue
-        removed.append(slot.name)
+        if not slot.exists():
+            removed.append(slot.name)
     return removed

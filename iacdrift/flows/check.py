@@ -17,6 +17,7 @@ audit events and change records of flows.classification.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ from iacdrift.context import cloudtrail
 from iacdrift.core import findings as assemble
 from iacdrift.core import planfacts
 from iacdrift.core.planes import analyze, drift_view
+from iacdrift.core.samestate import disagreements
 from iacdrift.core.terraform_json import load_json, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
+from iacdrift.engine.base import PlanReading
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
 from iacdrift.flows.classification import Classifier, audit_reader
@@ -55,6 +58,8 @@ from iacdrift.models.finding import (
     Timings,
 )
 from iacdrift.models.outcomes import PlanOutcome
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -184,10 +189,12 @@ def _check_stack(
                     saved_lock_path(bench, requirement_key(ref)),
                     produced.read_text(encoding="utf-8"),
                 )
-        plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
         t_state = time.monotonic()
         state_json = _recorded_state(bench, ref, stack)
         state_seconds = time.monotonic() - t_state
+        if reading.seeded:
+            reading, state_json = _confirm_seed(bench, ref, stack, reading, state_json)
+        plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
         if options.separate_refresh_only:
             refresh = stack.plan_and_show(refresh_only=True, plan_file="refresh-only.tfplan")
             refresh_json = refresh.plan_json
@@ -285,6 +292,34 @@ def pipeline_roles(ref: StackRef) -> tuple[str, ...]:
     name = role.rsplit("/", 1)[-1]
     account = role.split(":")[4] if role.count(":") >= 5 else "*"
     return (role, f"arn:aws:sts::{account}:assumed-role/{name}/*")
+
+
+def _confirm_seed(
+    bench: Workbench,
+    ref: StackRef,
+    stack: CheckedOut,
+    reading: PlanReading,
+    state_json: dict[str, Any] | None,
+) -> tuple[PlanReading, dict[str, Any] | None]:
+    """A seeded working copy's plan must have read the state the registry names
+    (core/samestate.py); else drop the seed and plan again after the real init."""
+    if ref.unit is None:
+        stack.confirm_seed()  # the recorded plane came from that same copy
+        return reading, state_json
+    plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
+    state = read_state(state_json, f"{ref.name}: state") if state_json is not None else None
+    problems = disagreements(plan, state)
+    if not problems:
+        stack.confirm_seed()
+        return reading, state_json
+    log.warning(
+        "%s: the plan in a seeded working copy did not read %s (%s); planning again after init",
+        ref.name,
+        ref.unit.spec.state.uri,
+        problems[0],
+    )
+    reading = stack.replan_after_seed(problems[0])
+    return reading, _recorded_state(bench, ref, stack)
 
 
 def _recorded_state(bench: Workbench, ref: StackRef, stack: CheckedOut) -> dict[str, Any] | None:

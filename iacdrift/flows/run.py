@@ -392,16 +392,19 @@ def run(
 
 
 def own_leftover_lock(result: StackResult, earlier: StackResult) -> StackResult:
-    """A retry that finds the state locked since an earlier attempt of this run failed
-    (while this run holds the stack's lease, so no other iacdrift checks it): most
-    likely that attempt's own plan lock, written although an error came back. Say so,
+    """A retry that finds the state locked by a lock taken while an earlier attempt of
+    this run was running and failed (this run holds the stack's lease, so no other
+    iacdrift checks it): most likely that attempt's own plan lock, written although
+    an error came back. Say so,
     with the earlier failure; still LOCKED (it is), and never force-unlocked here."""
     lock = result.lock
     if result.status is not StackStatus.LOCKED or lock is None or not lock.ageSeconds:
         return result  # not locked, or locked by something that began after this attempt
     created = result.checkedAt - timedelta(seconds=lock.ageSeconds)
-    if created < earlier.checkedAt - timedelta(seconds=1):
-        return result
+    slack = timedelta(seconds=1)
+    earlier_ended = earlier.checkedAt + timedelta(seconds=earlier.timings.totalSeconds)
+    if not earlier.checkedAt - slack <= created <= earlier_ended + slack:
+        return result  # taken before the earlier attempt, or after it ended
     reason = (
         f"{result.stack}: state is locked (lock id {lock.id or '?'}, {lock.operation or '?'} "
         f"by {lock.who or '?'}, since {lock.created or '?'}) since this run's earlier attempt "

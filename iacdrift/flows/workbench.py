@@ -22,6 +22,7 @@ from pathlib import Path
 
 from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.configuration import provider_requirements
+from iacdrift.core.resilience import is_transient
 from iacdrift.core.schedule import parse_duration
 from iacdrift.credentials import CredentialResolver, SandboxEndpoint, token_source
 from iacdrift.engine.base import CallRecord, CliEngine, EngineVersion, PlanReading, StackCall
@@ -389,32 +390,55 @@ class CheckedOut:
             )
         except TerraformError as exc:
             if seeded:
-                assert self.seeder is not None
-                if isinstance(exc, StateLockedError):
-                    raise  # what we wrote was accepted; the lock is real
-                # Refused ("run init"): Terraform checks the working directory before
-                # it locks or reads anything, so the real init now. Any other failure:
-                # reported as it is, and this copy is never seeded again.
-                self.seeder.refused(self.call.workdir, exc.summary)
-                if not needs_init(exc):
-                    self.workdir.refuse_seeding()
-                    raise
-            elif init and exc.failure.command != "init":
+                return self._after_seed_failed(exc, refresh_only, plan_file)
+            if init and exc.failure.command != "init":
                 self.workdir.mark_initialised()  # e.g. the plan found the state locked
                 raise
-            elif init or not needs_init(exc):
+            if init or not needs_init(exc):
                 raise
             self.workdir.invalidate()
+            return self._with_init(refresh_only, plan_file)
+        if seeded:
+            # Initialised only once the caller confirmed the plan read the state the
+            # registry names (confirm_seed); until then the next use seeds again.
+            return dataclasses.replace(reading, seeded=True)
+        if reading.init is not None:
+            self._initialised()
+        return reading
+
+    def _after_seed_failed(
+        self, exc: TerraformError, refresh_only: bool, plan_file: str
+    ) -> PlanReading:
+        assert self.seeder is not None
+        if needs_init(exc):
+            # Refused: the records we wrote do not match the files. The real init.
+            self.seeder.refused(self.call.workdir, exc.summary)
+            return self._with_init(refresh_only, plan_file)
+        # Failed otherwise (a held lock, a plan error): reported as it is. What we
+        # wrote is removed; unless the failure looks transient, this copy runs the
+        # real init from now on.
+        self.seeder.failed(self.call.workdir, exc.summary)
+        if not isinstance(exc, StateLockedError) and not is_transient(exc.message):
+            with contextlib.suppress(OSError):
+                self.workdir.refuse_seeding()
+        raise exc
+
+    def _with_init(self, refresh_only: bool, plan_file: str) -> PlanReading:
+        try:
             reading = self.engine.plan_and_show(
                 self.call, init=True, refresh_only=refresh_only, plan_file=plan_file
             )
-        if reading.init is not None:
-            self.workdir.mark_initialised()
-            if self.seeder is not None:
-                self.seeder.learn(self.engine_id, self.call.workdir, dict(self.call.backend_config))
-        elif seeded:
-            self.workdir.mark_initialised()
+        except TerraformError as exc:
+            if exc.failure.command != "init":
+                self.workdir.mark_initialised()  # init succeeded; the plan failed
+            raise
+        self._initialised()
         return reading
+
+    def _initialised(self) -> None:
+        self.workdir.mark_initialised()
+        if self.seeder is not None:
+            self.seeder.learn(self.engine_id, self.call.workdir, dict(self.call.backend_config))
 
     def _seed(self) -> bool:
         if self.seeder is None or not self.workdir.seedable:
@@ -422,6 +446,24 @@ class CheckedOut:
         return self.seeder.seed(
             self.engine_id, self.call.workdir, dict(self.call.backend_config), self.version.platform
         )
+
+    def confirm_seed(self) -> None:
+        """The seeded copy's plan read the state the registry names: keep the copy."""
+        self.workdir.mark_initialised()
+
+    def replan_after_seed(
+        self, why: str, *, refresh_only: bool = False, plan_file: str = "iacdrift.tfplan"
+    ) -> PlanReading:
+        """The seeded copy's plan did not read the state the registry names (or the
+        state changed meanwhile): drop the seed, never seed this copy again, and plan
+        after the real init."""
+        assert self.seeder is not None
+        self.seeder.failed(self.call.workdir, why)
+        with contextlib.suppress(OSError):
+            self.workdir.refuse_seeding()
+        self.workdir.invalidate()
+        with _slot(self.slots):
+            return self._with_init(refresh_only, plan_file)
 
     def locked_version(self) -> EngineVersion:
         """The engine version with the provider versions of the copy's lock file."""

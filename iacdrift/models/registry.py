@@ -228,8 +228,9 @@ class TerraformSettings(Strict):
         description="Write what `init` would into a stack's fresh working copy (provider "
         "links into the plugin cache, local module records, the backend record) instead "
         "of running it, once one real init of the same engine has been reproduced "
-        "exactly. Terraform checks all three against the stack's files before it plans "
-        "and iacdrift runs the real init when it refuses. false: always run init.",
+        "exactly. Terraform refuses records that do not match the stack's files, iacdrift "
+        "checks that the plan read the state the registry names, and either way the "
+        "real init runs instead. false: always run init.",
     )
 
 

@@ -34,8 +34,10 @@ from iacdrift.errors import (
     TerraformTimeoutError,
 )
 from iacdrift.flows import sandbox
+from iacdrift.flows.check import CheckOptions, check_stack
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench, checked_out, prepared
+from iacdrift.models.finding import StackStatus
 from iacdrift.registry import Project
 from iacdrift.sandbox import server as srv
 from tests.conftest import Shim
@@ -531,6 +533,9 @@ def test_a_seeded_copy_is_what_init_writes_and_plans_without_it(bench: Workbench
     with checked_out(bench, ref, lock_file=lock) as seeded:
         assert not seeded.workdir.initialised
         reading = seeded.plan_and_show()
+        # Kept only once the caller saw the plan read the registry's state.
+        assert reading.seeded and not seeded.workdir.initialised
+        seeded.confirm_seed()
         assert seeded.workdir.initialised
         workdir = seeded.call.workdir
         record = json.loads((workdir / ".terraform/terraform.tfstate").read_text("utf-8"))
@@ -588,7 +593,7 @@ def test_a_seed_terraform_refuses_gives_way_to_the_real_init(
         reading = retried.plan_and_show()
         assert retried.workdir.initialised
         record = json.loads((retried.call.workdir / ".terraform/terraform.tfstate").read_text())
-    assert wrong.seeder.counts == {"seeded": 1, "refused": 1, "learned": 2}
+    assert wrong.seeder.counts == {"seeded": 1, "refused": 1, "failed": 0, "learned": 2}
     assert reading.init is not None  # Terraform refused the seed; init ran
     assert reading.plan.outcome is PlanOutcome.NO_CHANGES
     assert record == real
@@ -628,7 +633,7 @@ def test_a_seeded_copy_that_fails_otherwise_is_reported_and_initialised_next_tim
         assert not seeded.workdir.initialised
     assert caught.value.failure.command == "plan"  # the real failure, not init's
     assert bench.seeder is not None
-    assert bench.seeder.counts["seeded"] == 1 and bench.seeder.counts["refused"] == 1
+    assert bench.seeder.counts["seeded"] == 1 and bench.seeder.counts["failed"] == 1
     with checked_out(bench, ref, lock_file=lock) as again:
         assert not again.workdir.seedable
         with pytest.raises(TerraformError) as again_caught:
@@ -657,3 +662,46 @@ output "fails_at_plan" {{
   value = file("${{path.module}}/not-there.txt")
 }}
 """
+
+
+class PointsElsewhere(Seeder):
+    """Seeds like Seeder, then points the backend record at another state key: what a
+    conversion that disagreed with Terraform's would do (Terraform does not check the
+    -backend-config part of the record)."""
+
+    def __init__(self, plugin_cache: Path, key: str) -> None:
+        super().__init__(plugin_cache)
+        self.key = key
+
+    def _seed(
+        self, engine: tuple[str, ...], workdir: Path, overrides: dict[str, str], platform: str
+    ) -> bool:
+        if not super()._seed(engine, workdir, overrides, platform):
+            return False
+        path = workdir / ".terraform" / "terraform.tfstate"
+        record = json.loads(path.read_text(encoding="utf-8"))
+        record["backend"]["config"]["key"] = self.key
+        path.write_text(json.dumps(record), encoding="utf-8")
+        return True
+
+
+def test_a_seeded_plan_that_read_another_state_is_planned_again_after_init(
+    bench: Workbench,
+) -> None:
+    assert bench.seeder is not None
+    seeder = PointsElsewhere(bench.seeder.plugin_cache, "prod/network.tfstate")
+    bench = replace(bench, seeder=seeder)
+    fresh_copies(bench)
+    with checked_out(bench, bench.stack("prod-iam")) as first:
+        first.plan_and_show()  # the real init the seeder learns from
+        lock = (first.call.workdir / ".terraform.lock.hcl").read_text("utf-8")
+    ref = bench.stack("prod-app")
+    result, _ = check_stack(bench, ref, CheckOptions(lock_file=lock))
+    assert seeder.counts["seeded"] == 1
+    assert seeder.counts["failed"] == 1  # the plan read prod/network's state: dropped
+    assert result.status is StackStatus.CLEAN, result.reason
+    assert result.timings.initSeconds > 0  # planned again after the real init
+    app_state = aws(bench.project, "s3").get_object(Bucket=srv.STATE_BUCKET, Key="prod/app.tfstate")
+    assert result.stateLineage == json.loads(app_state["Body"].read())["lineage"]
+    with checked_out(bench, ref, lock_file=lock) as again:
+        assert again.workdir.initialised  # the copy the real init made is kept

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from iacdrift.flows.run import own_leftover_lock
-from iacdrift.models.finding import LockHolder, StackResult, StackStatus
+from iacdrift.models.finding import LockHolder, StackResult, StackStatus, Timings
 
 FIRST = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
 
@@ -17,6 +17,7 @@ def earlier() -> StackResult:
         status=StackStatus.ERROR,
         reason="staging-app: terraform plan failed: InternalError: 500",
         checkedAt=FIRST,
+        timings=Timings(totalSeconds=2.0),  # the earlier attempt ran 12:00:00-12:00:02
     )
 
 
@@ -45,6 +46,12 @@ def test_a_lock_taken_during_the_failed_attempt_is_named_as_its_own() -> None:
 def test_a_lock_older_than_the_first_attempt_is_someone_elses() -> None:
     older = locked(after_first=3.0, age=60.0)
     assert own_leftover_lock(older, earlier()) == older
+
+
+def test_a_lock_taken_after_the_earlier_attempt_ended_is_not_claimed() -> None:
+    # Taken at 12:00:04, during the backoff: someone else's (e.g. an apply).
+    later = locked(after_first=10.0, age=6.0)
+    assert own_leftover_lock(later, earlier()) == later
 
 
 def test_a_lock_that_appeared_after_the_retry_began_is_not_claimed() -> None:

@@ -11,6 +11,7 @@ tests/integration/test_engine.py proves the result against Terraform itself.
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,48 @@ def test_module_directories_are_relative_to_the_root_module() -> None:
             {"Key": "b", "Source": "./b", "Dir": "b"},
         ]
     }
+
+
+def test_values_are_quoted_and_converted_as_terraform_does() -> None:
+    # cty's hash input: a tuple <...;> of the type and an object <...;> of every
+    # attribute in name order; ~ null, T/F booleans, Go's %q for strings (only the
+    # quote and the backslash escaped in printable ASCII).
+    block = seed.BackendBlock("s3", {"key": 'a "q" \\ k', "use_lockfile": True})
+    text = '<"s3";<~;"a \\"q\\" \\\\ k";T;>;>'
+    assert seed.record_hash("s3", ("bucket", "key", "use_lockfile"), block.attributes) == (
+        zlib.crc32(text.encode())
+    )
+    numbers = seed.BackendShape("s3", ("max_retries",), {"max_retries": "number"}, {})
+    empty = seed.BackendBlock("s3", {})
+    assert seed.merged_config(numbers, empty, {"max_retries": "5"}) == {"max_retries": 5}
+    assert seed.merged_config(numbers, empty, {"max_retries": "\uff15"}) is None  # not ASCII
+    assert seed.merged_config(numbers, empty, {"max_retries": "-1"}) is None
+    assert seed.record_hash("s3", ("max_retries",), {"max_retries": 10**10}) is None  # 1e+10
+    strings = seed.BackendShape("s3", ("key",), {"key": "string"}, {})
+    assert seed.merged_config(strings, empty, {"key": " as given "}) == {"key": " as given "}
+
+
+def test_labels_and_literals_as_python_hcl2_gives_them() -> None:
+    assert seed.label('"s3"') == "s3"
+    assert seed.label("s3") == "s3"
+    assert seed.literal('"a\\"b"') == 'a"b'
+    assert seed.literal('"${var.x}"') is None
+    assert seed.literal("var.x") is None
+    assert seed.literal(True) is True
+    assert seed.literal(5) == 5
+
+
+def test_calibrations_of_one_engine_merge_their_value_types() -> None:
+    one = seed.BackendShape("s3", ("a", "b"), {"a": "string"}, {"version": 3})
+    two = seed.BackendShape("s3", ("a", "b"), {"b": "bool"}, {"version": 3})
+    merged = seed.merge_shapes(one, two)
+    assert merged is not None and merged.kinds == {"a": "string", "b": "bool"}
+    assert seed.merge_shapes(one, seed.BackendShape("s3", ("a", "b"), {"a": "bool"}, {})) is None
+    assert seed.merge_shapes(one, seed.BackendShape("s3", ("a",), {}, {"version": 3})) is None
+
+
+def test_a_record_with_fields_we_would_not_write_is_not_learned() -> None:
+    block, overrides, record = fixture("terraform-1.15.5")
+    extra = json.loads(json.dumps(record))
+    extra["backend"]["workspace_dir"] = "x"
+    assert seed.learn_shape(extra, block, overrides) is None
