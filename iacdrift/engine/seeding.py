@@ -65,16 +65,19 @@ def _module_calls(files: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, st
     return calls
 
 
-def module_records(root: Path) -> list[seed.ModuleRecord] | None:
-    """The module manifest records of a root module whose modules are all local
-    directories of the working copy; None otherwise (registry, Git, missing)."""
+def module_records(
+    root: Path, root_files: list[tuple[str, dict[str, Any]]]
+) -> list[seed.ModuleRecord] | None:
+    """The module manifest records of a root module (``root_files``: its parsed
+    files) whose modules are all local directories of the working copy; None
+    otherwise (registry, Git, missing)."""
     records = [seed.ModuleRecord("", "", ".")]
     pending = [records[0]]
     while pending:
         parent = pending.pop()
         if parent.key.count(".") >= _MAX_MODULE_DEPTH:
             return None
-        files = _module_files(root / parent.dir)
+        files = root_files if not parent.key else _module_files(root / parent.dir)
         calls = _module_calls(files) if files is not None else None
         if calls is None:
             return None
@@ -152,12 +155,12 @@ class Seeder:
     ) -> bool:
         files = _module_files(workdir)
         block = seed.backend_block(files) if files is not None else None
-        if block is None or not platform:
+        if files is None or block is None or not platform:
             return False
         with self._lock:
             shape = self._shapes.get((engine, block.type))
         record = seed.backend_record(shape, block, overrides) if shape is not None else None
-        modules = module_records(workdir)
+        modules = module_records(workdir, files)
         links = self._provider_links(workdir, platform)
         if record is None or modules is None or links is None:
             return False

@@ -32,9 +32,8 @@ from iacdrift.core import findings as assemble
 from iacdrift.core import planfacts
 from iacdrift.core.planes import analyze, drift_view
 from iacdrift.core.samestate import disagreements
-from iacdrift.core.terraform_json import load_json, read_plan, read_state
+from iacdrift.core.terraform_json import PlanView, StateView, load_json, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
-from iacdrift.engine.base import PlanReading
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
 from iacdrift.flows.classification import Classifier, audit_reader
@@ -192,8 +191,14 @@ def _check_stack(
         t_state = time.monotonic()
         state_json = _recorded_state(bench, ref, stack)
         state_seconds = time.monotonic() - t_state
-        if reading.seeded:
-            reading, state_json = _confirm_seed(bench, ref, stack, reading, state_json)
+        plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
+        state = _state_view(ref, state_json)
+        problem = _seed_problem(ref, stack, plan, state) if reading.seeded else None
+        if problem is not None:
+            reading = stack.replan_after_seed(problem)
+            state_json = _recorded_state(bench, ref, stack)
+            plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
+            state = _state_view(ref, state_json)
         plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
         if options.separate_refresh_only:
             refresh = stack.plan_and_show(refresh_only=True, plan_file="refresh-only.tfplan")
@@ -204,8 +209,6 @@ def _check_stack(
         version = stack.locked_version()
         engine_name = stack.engine.name
         init_seconds = reading.init.seconds if reading.init is not None else 0.0
-    plan = read_plan(plan_json, f"{ref.name}: show -json of the plan")
-    state = read_state(state_json, f"{ref.name}: state pull") if state_json is not None else None
     desired = read_configuration(ref.directory)
     divergences = analyze(plan, ignore_changes=desired.ignore_changes, salt=salt)
     views_match: bool | None = None
@@ -294,32 +297,27 @@ def pipeline_roles(ref: StackRef) -> tuple[str, ...]:
     return (role, f"arn:aws:sts::{account}:assumed-role/{name}/*")
 
 
-def _confirm_seed(
-    bench: Workbench,
-    ref: StackRef,
-    stack: CheckedOut,
-    reading: PlanReading,
-    state_json: dict[str, Any] | None,
-) -> tuple[PlanReading, dict[str, Any] | None]:
-    """A seeded working copy's plan must have read the state the registry names
-    (core/samestate.py); else drop the seed and plan again after the real init."""
-    if ref.unit is None:
-        stack.confirm_seed()  # the recorded plane came from that same copy
-        return reading, state_json
-    plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
-    state = read_state(state_json, f"{ref.name}: state") if state_json is not None else None
-    problems = disagreements(plan, state)
-    if not problems:
+def _state_view(ref: StackRef, state_json: dict[str, Any] | None) -> StateView | None:
+    return read_state(state_json, f"{ref.name}: state pull") if state_json is not None else None
+
+
+def _seed_problem(
+    ref: StackRef, stack: CheckedOut, plan: PlanView, state: StateView | None
+) -> str | None:
+    """Why a seeded working copy's plan cannot have read the state the registry names
+    (core/samestate.py); None, and the copy kept, when it did."""
+    problems = disagreements(plan, state) if ref.unit is not None else []
+    if not problems:  # unregistered: the recorded plane came from that same copy
         stack.confirm_seed()
-        return reading, state_json
+        return None
+    assert ref.unit is not None
     log.warning(
         "%s: the plan in a seeded working copy did not read %s (%s); planning again after init",
         ref.name,
         ref.unit.spec.state.uri,
         problems[0],
     )
-    reading = stack.replan_after_seed(problems[0])
-    return reading, _recorded_state(bench, ref, stack)
+    return problems[0]
 
 
 def _recorded_state(bench: Workbench, ref: StackRef, stack: CheckedOut) -> dict[str, Any] | None:

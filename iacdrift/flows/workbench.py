@@ -417,11 +417,16 @@ class CheckedOut:
         # Failed otherwise (a held lock, a plan error): reported as it is. What we
         # wrote is removed; unless the failure looks transient, this copy runs the
         # real init from now on.
-        self.seeder.failed(self.call.workdir, exc.summary)
-        if not isinstance(exc, StateLockedError) and not is_transient(exc.message):
+        never_again = not isinstance(exc, StateLockedError) and not is_transient(exc.message)
+        self._drop_seed(exc.summary, never_again=never_again)
+        raise exc
+
+    def _drop_seed(self, why: str, *, never_again: bool) -> None:
+        assert self.seeder is not None
+        self.seeder.failed(self.call.workdir, why)
+        if never_again:
             with contextlib.suppress(OSError):
                 self.workdir.refuse_seeding()
-        raise exc
 
     def _with_init(self, refresh_only: bool, plan_file: str) -> PlanReading:
         try:
@@ -457,10 +462,7 @@ class CheckedOut:
         """The seeded copy's plan did not read the state the registry names (or the
         state changed meanwhile): drop the seed, never seed this copy again, and plan
         after the real init."""
-        assert self.seeder is not None
-        self.seeder.failed(self.call.workdir, why)
-        with contextlib.suppress(OSError):
-            self.workdir.refuse_seeding()
+        self._drop_seed(why, never_again=True)
         self.workdir.invalidate()
         with _slot(self.slots):
             return self._with_init(refresh_only, plan_file)
