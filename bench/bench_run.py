@@ -69,9 +69,9 @@ from iacdrift.aws.session import client  # noqa: E402
 from iacdrift.flows import sandbox  # noqa: E402
 from iacdrift.flows.run import RunOptions, run  # noqa: E402
 from iacdrift.flows.workbench import StackRef, Workbench  # noqa: E402
+from iacdrift.loaders.registry import Project, load_project  # noqa: E402
 from iacdrift.models.finding import StackResult, StackStatus  # noqa: E402
 from iacdrift.models.run import RunReport  # noqa: E402
-from iacdrift.registry import Project, load_project  # noqa: E402
 from iacdrift.sandbox import server as sandbox_server  # noqa: E402
 from iacdrift.store.history import HistoryStore  # noqa: E402
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from iacdrift.flows import sandbox
 from iacdrift.flows.workbench import Workbench, prepared
-from iacdrift.registry import load_project
+from iacdrift.loaders.registry import load_project
 from iacdrift.sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent

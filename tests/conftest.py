@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from iacdrift.flows import sandbox
-from iacdrift.registry import Project, load_project
+from iacdrift.loaders.registry import Project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,12 +9,12 @@ import click
 from iacdrift.cli.common import config_option, registry_option, wide_console
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
+from iacdrift.core.routing import findings_of
 from iacdrift.flows.check import CheckOptions, check, classifier_for, utc_now
 from iacdrift.flows.run import history_path
 from iacdrift.flows.workbench import EngineOptions, Workbench
-from iacdrift.registry import load_project
+from iacdrift.loaders.registry import load_project
 from iacdrift.report.check import render_json, render_markdown, render_table
-from iacdrift.routing import findings_of
 from iacdrift.store.history import HistoryStore
 
 

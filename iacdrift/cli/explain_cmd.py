@@ -9,11 +9,11 @@ import click
 from pydantic import ValidationError
 
 from iacdrift.cli.common import config_option, registry_option
+from iacdrift.core.routing import findings_of
 from iacdrift.errors import InputError
+from iacdrift.loaders.registry import load_project
 from iacdrift.models.finding import CheckReport, Finding
 from iacdrift.models.run import RunReport
-from iacdrift.registry import load_project
-from iacdrift.routing import findings_of
 from iacdrift.store.history import DEFAULT_PATH, HistoryStore
 
 

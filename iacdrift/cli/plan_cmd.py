@@ -11,8 +11,8 @@ from iacdrift.cli.common import config_option, registry_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.loaders.registry import load_project
 from iacdrift.models.outcomes import PlanOutcome
-from iacdrift.registry import load_project
 
 tf_binary_option = click.option(
     "--tf-binary",

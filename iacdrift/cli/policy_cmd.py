@@ -11,8 +11,8 @@ import click
 from iacdrift.cli.common import config_option, format_option
 from iacdrift.core.policy_lint import has_errors, lint
 from iacdrift.errors import ExitCode
-from iacdrift.policy import default_policy_dir, load_policies
-from iacdrift.registry import display_path
+from iacdrift.loaders.policy import default_policy_dir, load_policies
+from iacdrift.loaders.registry import display_path
 
 GROUP_HELP = """\
 Check and inspect the policy files: field ownership, ignore rules, auto-heal

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from iacdrift.cli.common import config_option, format_option, registry_option
 from iacdrift.errors import ExitCode
-from iacdrift.registry import Project, display_path, load_project
+from iacdrift.loaders.registry import Project, display_path, load_project
 
 GROUP_HELP = """\
 Check and inspect the registry: one YAML file per stack in registry/,

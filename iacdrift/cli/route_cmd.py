@@ -12,12 +12,12 @@ from pydantic import ValidationError
 from iacdrift.cli.common import config_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.errors import ExitCode, InputError
+from iacdrift.flows.notify import DEFAULT_TIMEOUT, route_report
+from iacdrift.loaders.policy import default_policy_dir, load_policies
+from iacdrift.loaders.registry import display_path
 from iacdrift.models.finding import CheckReport
 from iacdrift.models.notification import Delivery, NotificationReport
 from iacdrift.models.run import RunReport
-from iacdrift.notify import DEFAULT_TIMEOUT, route_report
-from iacdrift.policy import default_policy_dir, load_policies
-from iacdrift.registry import display_path
 from iacdrift.store.notifications import NotificationLog, default_log_path
 
 _PRODUCE = "write it with `iacdrift run --format json` or `iacdrift check --format json`"

@@ -15,13 +15,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from iacdrift.cli.common import config_option, registry_option, wide_console
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
+from iacdrift.flows.notify import route_report
 from iacdrift.flows.run import RunOptions, history_path, run
 from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.loaders.policy import default_policy_dir, load_policies
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.finding import CheckReport, StackResult
 from iacdrift.models.run import RunReport
-from iacdrift.notify import route_report
-from iacdrift.policy import default_policy_dir, load_policies
-from iacdrift.registry import Project, load_project
 from iacdrift.report.check import render_markdown, render_table
 from iacdrift.store.history import HistoryStore
 from iacdrift.store.notifications import NotificationLog, default_log_path

@@ -10,7 +10,7 @@ import click
 from iacdrift.cli.common import config_option, registry_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows import sandbox as flow
-from iacdrift.registry import load_project
+from iacdrift.loaders.registry import load_project
 from iacdrift.sandbox.scenarios import SCENARIOS
 
 

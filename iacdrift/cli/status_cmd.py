@@ -10,8 +10,8 @@ import click
 from iacdrift.cli.common import config_option, format_option, registry_option, wide_console
 from iacdrift.core.schedule import parse_duration
 from iacdrift.flows.status import DEFAULT_CONTENTION_WINDOW, StatusOptions, status
+from iacdrift.loaders.registry import load_project
 from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER
-from iacdrift.registry import load_project
 from iacdrift.report.status import render_json, render_table
 
 

@@ -2,13 +2,12 @@
 
 * :mod:`iacdrift.context.cloudtrail`: CloudTrail audit events from a directory
   or a log bucket, indexed by the resources they name.
-* :mod:`iacdrift.context.changes`: change records (incidents, approved changes,
+* :mod:`iacdrift.loaders.changes`: change records (incidents, approved changes,
   pull requests, applies) from ``changes/*.yaml``.
 """
 
 from __future__ import annotations
 
-from iacdrift.context.changes import load_change_records, records_covering
 from iacdrift.context.cloudtrail import (
     AuditIndex,
     AuditLogError,
@@ -17,6 +16,7 @@ from iacdrift.context.cloudtrail import (
     read_bucket,
     read_directory,
 )
+from iacdrift.loaders.changes import load_change_records, records_covering
 
 __all__ = [
     "AuditIndex",

@@ -39,9 +39,9 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from iacdrift.core.classify import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
 from iacdrift.core.planes import ignore_path
 from iacdrift.core.planfacts import DataChange
+from iacdrift.core.risk import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
 from iacdrift.models.context import (
     AuditEvent,
     ChangeRecord,

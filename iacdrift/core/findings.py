@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from iacdrift.core.addresses import config_address
-from iacdrift.core.classify import domain_of
 from iacdrift.core.decide import (
     Situation,
     StackFacts,
@@ -28,6 +26,7 @@ from iacdrift.core.decide import (
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import DataChange, LiveResource, depends_on_changed
 from iacdrift.core.redact import is_marker
+from iacdrift.core.risk import domain_of
 from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
     QUIET_CLASSES,
@@ -38,6 +37,7 @@ from iacdrift.models.finding import (
     Relationship,
     StackStatus,
 )
+from iacdrift.syntax.address import config_address
 
 __all__ = ["StackFacts", "StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
 

@@ -67,7 +67,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from iacdrift.core.addresses import config_address
 from iacdrift.core.diff import (
     Change,
     Comparison,
@@ -84,6 +83,7 @@ from iacdrift.core.normalize import Part, canonical_json, default_for, set_root
 from iacdrift.core.redact import is_marker, redact
 from iacdrift.core.terraform_json import PlanView, ResourceEntry
 from iacdrift.models.finding import ChangedField, Plane, Relationship
+from iacdrift.syntax.address import config_address
 
 UNKNOWN_VALUE = "(known after apply)"
 EXISTS = "(exists)"

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from enum import StrEnum
 
-from iacdrift.core.classify import NEVER_AUTO_HEAL, domain_of
+from iacdrift.core.risk import NEVER_AUTO_HEAL, domain_of
 from iacdrift.models.finding import Domain
 from iacdrift.models.policy import (
     WILDCARD,

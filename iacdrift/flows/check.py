@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from iacdrift.aws import inventory
-from iacdrift.configuration import read_configuration
 from iacdrift.context import cloudtrail
 from iacdrift.core import findings as assemble
 from iacdrift.core import planfacts
@@ -47,6 +46,7 @@ from iacdrift.flows.workbench import (
     saved_lock,
     saved_lock_path,
 )
+from iacdrift.loaders.hcl import read_configuration
 from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
     CheckReport,

@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from iacdrift.context import cloudtrail
-from iacdrift.context.changes import load_change_records
 from iacdrift.core.decide import Situation, StackFacts, index_audit
 from iacdrift.errors import IacdriftError
+from iacdrift.loaders.changes import load_change_records
+from iacdrift.loaders.policy import default_policy_dir, load_policies
+from iacdrift.loaders.registry import Project
 from iacdrift.models.context import AuditEvent, ChangeRecord, ContextSettings
 from iacdrift.models.finding import ExpiredRule, StackResult, StackStatus
 from iacdrift.models.policy import IgnoreRule, PolicySet
-from iacdrift.policy import default_policy_dir, load_policies
-from iacdrift.registry import Project
 
 ROLE_ACCOUNT_FIELD = 4  # arn:aws:iam::<account>:role/...
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 from iacdrift import locking
 from iacdrift.aws import inventory
-from iacdrift.configuration import read_configuration
 from iacdrift.core import findings as assemble
 from iacdrift.core.resilience import (
     Backoff,
@@ -39,6 +38,7 @@ from iacdrift.core.resilience import (
     is_endpoint_failure,
     is_transient,
 )
+from iacdrift.core.routing import findings_of
 from iacdrift.core.schedule import parse_duration
 from iacdrift.core.staleness import due_stacks
 from iacdrift.core.unmanaged import find_unmanaged
@@ -61,9 +61,9 @@ from iacdrift.flows.workbench import (
     save_lock,
     saved_lock_path,
 )
+from iacdrift.loaders.hcl import read_configuration
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.run import RunReport, SkippedStack, WarmUp
-from iacdrift.routing import findings_of
 from iacdrift.store.history import HistoryStore
 
 log = logging.getLogger(__name__)

@@ -21,15 +21,15 @@ from pydantic import ValidationError
 from iacdrift.aws import inventory
 from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
 from iacdrift.aws.sts import session_name
-from iacdrift.configuration import read_configuration, remote_state_reads
 from iacdrift.core.ordering import dependency_order
 from iacdrift.core.terraform_json import load_json, read_state
 from iacdrift.credentials import DEFAULT_AUDIENCE, INVENTORY
 from iacdrift.errors import InputError, RefusedError, SandboxError, UnknownStackError
 from iacdrift.flows.workbench import Workbench, new_run_id, prepared
+from iacdrift.loaders.hcl import read_configuration, remote_state_reads
+from iacdrift.loaders.registry import Project
 from iacdrift.models.context import ChangeRecord
 from iacdrift.models.registry import CloudTarget
-from iacdrift.registry import Project
 from iacdrift.sandbox import cloudtrail, iam, scenarios
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens

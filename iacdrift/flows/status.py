@@ -19,10 +19,10 @@ from iacdrift.aws.lease import endpoint_answered
 from iacdrift.core.staleness import stack_status_entry
 from iacdrift.errors import CloudError, IacdriftError, InputError
 from iacdrift.flows.workbench import Workbench
+from iacdrift.loaders.registry import Project, display_path
 from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER, TerraformLocks
 from iacdrift.models.finding import LockHolder, StackResult
 from iacdrift.models.run import LockContention, StackStatusEntry, StatusReport
-from iacdrift.registry import Project, display_path
 from iacdrift.store.history import HistoryStore, default_history_path
 
 Clock = Callable[[], datetime]

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iacdrift.aws.session import AwsCredentials, Target
-from iacdrift.configuration import provider_requirements
 from iacdrift.core.resilience import is_transient
 from iacdrift.core.schedule import parse_duration
 from iacdrift.credentials import CredentialResolver, SandboxEndpoint, token_source
@@ -37,8 +36,9 @@ from iacdrift.engine.workspace import (
     write_cli_config,
 )
 from iacdrift.errors import SandboxError, StateLockedError, TerraformError, UnknownStackError
+from iacdrift.loaders.hcl import provider_requirements
+from iacdrift.loaders.registry import Project, RegisteredStack
 from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType, TokenSourceKind
-from iacdrift.registry import Project, RegisteredStack
 from iacdrift.sandbox import server as sandbox_server
 from iacdrift.sandbox import token_endpoint
 

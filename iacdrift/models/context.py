@@ -23,10 +23,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from iacdrift.core.addresses import config_address
 from iacdrift.models.finding import Record
 from iacdrift.models.policy import Glob, address_matches
 from iacdrift.models.registry import NAME_PATTERN, Strict
+from iacdrift.syntax.address import config_address
 
 
 def _not_a_date(value: object) -> object:

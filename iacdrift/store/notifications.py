@@ -1,6 +1,6 @@
 """The notification log: what was sent for which finding through which target.
 
-Dedupe reads it (:func:`iacdrift.routing.plan`) so a persisting drift does not
+Dedupe reads it (:func:`iacdrift.core.routing.plan`) so a persisting drift does not
 page every run. One SQLite file, separate from the run history (default
 ``.iacdrift/notifications.sqlite`` under the project root), in WAL mode with a
 busy timeout, each write one ``BEGIN IMMEDIATE`` transaction (see

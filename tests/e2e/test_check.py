@@ -20,7 +20,7 @@ import pytest
 
 from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
-from iacdrift.registry import Project
+from iacdrift.loaders.registry import Project
 from iacdrift.sandbox import server as srv
 from tests.e2e.test_sandbox_scenarios import heal
 

@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from iacdrift.flows import sandbox
-from iacdrift.registry import Project, load_project
+from iacdrift.loaders.registry import Project, load_project
 from tests.conftest import start_sandbox_project
 from tests.e2e.test_check import check_json, run_cli
 

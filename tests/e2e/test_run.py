@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 from iacdrift.flows import sandbox
-from iacdrift.registry import Project
+from iacdrift.loaders.registry import Project
 from iacdrift.sandbox import token_endpoint
 from tests.e2e.test_sandbox_scenarios import heal
 

@@ -22,13 +22,13 @@ import pytest
 import yaml
 
 from iacdrift.aws.session import Target, client
-from iacdrift.context.changes import load_change_records
 from iacdrift.context.cloudtrail import parse_records
 from iacdrift.errors import InputError, RefusedError
 from iacdrift.flows import sandbox
 from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.loaders.changes import load_change_records
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.context import ChangeType
-from iacdrift.registry import Project, load_project
 from iacdrift.sandbox import cloudtrail, scenarios
 from iacdrift.sandbox import server as srv
 from tests.e2e.test_check import check_json

@@ -15,8 +15,8 @@ from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench, prepared
+from iacdrift.loaders.registry import Project
 from iacdrift.models.outcomes import PlanOutcome
-from iacdrift.registry import Project
 from iacdrift.sandbox.scenarios import SCENARIOS
 from tests.conftest import Shim
 

@@ -24,8 +24,8 @@ import pytest
 
 from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.finding import LockHolder, StackResult, StackStatus
-from iacdrift.registry import Project, load_project
 from iacdrift.sandbox import server as srv
 from iacdrift.store.history import HistoryStore, default_history_path
 from tests.conftest import copy_example_project, start_sandbox_project

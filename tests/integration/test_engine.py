@@ -37,8 +37,8 @@ from iacdrift.flows import sandbox
 from iacdrift.flows.check import CheckOptions, check_stack
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench, checked_out, prepared
+from iacdrift.loaders.registry import Project
 from iacdrift.models.finding import StackStatus
-from iacdrift.registry import Project
 from iacdrift.sandbox import server as srv
 from tests.conftest import Shim
 

@@ -38,8 +38,8 @@ from iacdrift.errors import TerraformError
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.outcomes import PlanOutcome
-from iacdrift.registry import Project, load_project
 from iacdrift.sandbox import server as srv
 from tests.conftest import start_sandbox_project
 

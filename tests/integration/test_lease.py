@@ -23,6 +23,7 @@ from iacdrift.aws.lease import LeaseTable, endpoint_answered
 from iacdrift.aws.session import AwsCredentials, Target, client
 from iacdrift.errors import CloudError, RefusedError
 from iacdrift.flows import sandbox
+from iacdrift.loaders.registry import load_project
 from iacdrift.locking import (
     Lease,
     LeaseHeldError,
@@ -34,7 +35,6 @@ from iacdrift.locking import (
     read_terraform_lock,
 )
 from iacdrift.models.registry import StateBackend
-from iacdrift.registry import load_project
 from iacdrift.sandbox import server as srv
 from tests.conftest import start_sandbox_project
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from iacdrift.flows.notify import route_findings, route_report
 from iacdrift.models.finding import (
     Action,
     Domain,
@@ -32,7 +33,6 @@ from iacdrift.models.finding import (
 from iacdrift.models.notification import DeliveryReason, WebhookPayload
 from iacdrift.models.policy import PolicySet, PolicySource, Route
 from iacdrift.models.run import RunReport, RunSelection
-from iacdrift.notify import route_findings, route_report
 from iacdrift.store.notifications import (
     SCHEMA_VERSION,
     NotificationLog,

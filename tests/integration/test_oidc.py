@@ -23,9 +23,9 @@ from iacdrift.flows import sandbox
 from iacdrift.flows.check import CheckOptions, check_stack
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.finding import StackStatus
 from iacdrift.models.outcomes import PlanOutcome
-from iacdrift.registry import Project, load_project
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens
 from tests.conftest import Shim, start_sandbox_project

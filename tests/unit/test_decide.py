@@ -18,6 +18,7 @@ from iacdrift.core.decide import (
     violated_guardrails,
 )
 from iacdrift.core.planfacts import DataChange
+from iacdrift.loaders.policy import policy_version
 from iacdrift.models.context import (
     AuditEvent,
     ChangeOutcome,
@@ -36,7 +37,6 @@ from iacdrift.models.policy import (
     PolicySet,
     PolicySource,
 )
-from iacdrift.policy import policy_version
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 STACK = "prod-network"

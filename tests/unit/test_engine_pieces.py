@@ -19,7 +19,6 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from iacdrift.configuration import remote_state_reads
 from iacdrift.core.hclvalues import unquote
 from iacdrift.core.ordering import dependency_order
 from iacdrift.engine.base import PlanOutcome
@@ -34,7 +33,8 @@ from iacdrift.engine.workspace import (
 )
 from iacdrift.errors import Diagnostic, LockInfo
 from iacdrift.flows.sandbox import estate_order
-from iacdrift.registry import load_project
+from iacdrift.loaders.hcl import remote_state_reads
+from iacdrift.loaders.registry import load_project
 from iacdrift.sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from iacdrift.core.decide import Situation, StackFacts
 from iacdrift.core.findings import StackPlan, stack_findings
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import LiveResource
+from iacdrift.loaders.policy import policy_version
 from iacdrift.models.finding import ChangedField, DriftClass, Plane, Relationship
 from iacdrift.models.policy import Guardrail, PolicySet, PolicySource
-from iacdrift.policy import policy_version
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SG = "aws_security_group.web"

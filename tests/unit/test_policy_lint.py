@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from iacdrift.core.policy_lint import CRITICAL_FIELDS, critical_overlaps, has_errors, lint
+from iacdrift.loaders.policy import load_policies
 from iacdrift.models.policy import (
     KIND_MODELS,
     LintFinding,
@@ -18,7 +19,6 @@ from iacdrift.models.policy import (
     PolicySource,
     Severity,
 )
-from iacdrift.policy import load_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "policies"

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from iacdrift.core.normalize import normalize
 from iacdrift.errors import Problem, RegistryError
+from iacdrift.loaders.policy import load_policies, policy_version
 from iacdrift.models.catalog import schema_file
 from iacdrift.models.finding import Action, Domain, DriftClass, Risk
 from iacdrift.models.policy import (
@@ -37,7 +38,6 @@ from iacdrift.models.policy import (
     pointers_overlap,
     values_at,
 )
-from iacdrift.policy import load_policies, policy_version
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "policies"

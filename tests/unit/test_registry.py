@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from iacdrift.errors import Problem, RegistryError, UnknownStackError
-from iacdrift.registry import load_project
+from iacdrift.loaders.registry import load_project
 
 VALID = """\
 apiVersion: iacdrift.dev/v1
@@ -631,7 +631,7 @@ def test_cli_list_on_a_broken_registry_exits_1(
 
 def test_an_impossible_date_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     from iacdrift.errors import RegistryError
-    from iacdrift.registry import load_project
+    from iacdrift.loaders.registry import load_project
 
     registry = tmp_path / "registry"
     registry.mkdir()

@@ -17,6 +17,20 @@ from typing import Any
 
 import pytest
 
+from iacdrift.core.routing import (
+    LogKey,
+    ResolutionScope,
+    findings_of,
+    logged,
+    payload_for,
+    plan,
+    plan_deliveries,
+    resolved_findings,
+    scope_of,
+    stdout_line,
+    target_name,
+)
+from iacdrift.loaders.policy import load_policies
 from iacdrift.models.finding import (
     Action,
     CheckReport,
@@ -37,20 +51,6 @@ from iacdrift.models.notification import (
 )
 from iacdrift.models.policy import Route
 from iacdrift.models.run import RunReport, RunSelection
-from iacdrift.policy import load_policies
-from iacdrift.routing import (
-    LogKey,
-    ResolutionScope,
-    findings_of,
-    logged,
-    payload_for,
-    plan,
-    plan_deliveries,
-    resolved_findings,
-    scope_of,
-    stdout_line,
-    target_name,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from iacdrift.errors import Problem
-from iacdrift.yamldocs import DocumentFormat, not_a_mapping, read_yaml, validation_problems
+from iacdrift.loaders.documents import DocumentFormat, not_a_mapping, read_yaml, validation_problems
 
 
 class _Strict(BaseModel):

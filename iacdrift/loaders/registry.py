@@ -6,7 +6,7 @@ user fixes a broken registry in one pass instead of one error per run.
 
 Checks, in order: YAML syntax and duplicate keys (PyYAML would silently keep the
 last value), one mapping document per file, the pydantic models (messages
-rephrased to say what to do; see :mod:`iacdrift.yamldocs`), then across files:
+rephrased to say what to do; see :mod:`iacdrift.loaders.documents`), then across files:
 unique names, no two stacks on one state object, and a ``spec.source.path`` that
 holds a root module.
 """
@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from iacdrift.errors import Problem, RegistryError, UnknownStackError
+from iacdrift.loaders.documents import not_a_mapping, read_yaml, validation_problems
 from iacdrift.models.registry import DriftManagedUnit, Settings
-from iacdrift.yamldocs import not_a_mapping, read_yaml, validation_problems
 
 SETTINGS_FILE = "iacdrift.yaml"
 REGISTRY_DIR = "registry"

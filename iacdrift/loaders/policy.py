@@ -25,6 +25,8 @@ from pathlib import Path
 
 from iacdrift.core.normalize import canonical_json
 from iacdrift.errors import Problem, RegistryError
+from iacdrift.loaders.documents import DocumentFormat
+from iacdrift.loaders.registry import display_path, registry_files
 from iacdrift.models.policy import (
     KIND_MODELS,
     DecisionTable,
@@ -34,8 +36,6 @@ from iacdrift.models.policy import (
     PolicySet,
     PolicySource,
 )
-from iacdrift.registry import display_path, registry_files
-from iacdrift.yamldocs import DocumentFormat
 
 POLICY_DIR = "policies"
 _KINDS = ", ".join(sorted(kind.value for kind in PolicyKind))

@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 from iacdrift.errors import Problem, RegistryError
+from iacdrift.loaders.documents import DocumentFormat, Loaded
+from iacdrift.loaders.registry import display_path, registry_files
 from iacdrift.models.context import ChangeRecord
-from iacdrift.registry import display_path, registry_files
-from iacdrift.yamldocs import DocumentFormat, Loaded
 
 CHANGES_DIR = "changes"
 _KIND = "ChangeRecord"

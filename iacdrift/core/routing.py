@@ -1,7 +1,7 @@
 """Alert routing and dedupe: findings + routes + the notification log -> deliveries.
 
 Pure: data in, data out. The caller passes ``now`` and the log; sending and
-logging are :mod:`iacdrift.notify`'s.
+logging are :mod:`iacdrift.flows.notify`'s.
 
 Contract of :func:`plan`:
 

@@ -1,6 +1,6 @@
 """Send planned deliveries: webhook, Slack-compatible webhook, JSONL file, stdout.
 
-Thin on purpose: :mod:`iacdrift.routing` decides what to send; this module does
+Thin on purpose: :mod:`iacdrift.core.routing` decides what to send; this module does
 the I/O and logs each success in the :class:`~iacdrift.store.notifications.NotificationLog`.
 
 * webhook: POST :class:`~iacdrift.models.notification.WebhookPayload` JSON; slack:
@@ -32,12 +32,7 @@ import click
 
 from iacdrift import __version__
 from iacdrift.core.normalize import canonical_json
-from iacdrift.errors import ExecutionError
-from iacdrift.models.finding import CheckReport, Finding
-from iacdrift.models.notification import Delivery, DeliveryOutcome, NotificationReport
-from iacdrift.models.policy import NotifyTarget, NotifyType, PolicySet, Route
-from iacdrift.models.run import RunReport
-from iacdrift.routing import (
+from iacdrift.core.routing import (
     ResolutionScope,
     findings_of,
     logged,
@@ -48,6 +43,11 @@ from iacdrift.routing import (
     stdout_line,
     unique_findings,
 )
+from iacdrift.errors import ExecutionError
+from iacdrift.models.finding import CheckReport, Finding
+from iacdrift.models.notification import Delivery, DeliveryOutcome, NotificationReport
+from iacdrift.models.policy import NotifyTarget, NotifyType, PolicySet, Route
+from iacdrift.models.run import RunReport
 from iacdrift.store.notifications import NotificationLog
 
 DEFAULT_TIMEOUT = 5.0
@@ -215,7 +215,7 @@ def route_findings(
     """Route, send and log the findings; with ``send=False`` only plan (a dry run).
 
     ``scope`` says where ``findings`` are complete: logged findings absent there
-    are marked resolved (see :func:`iacdrift.routing.scope_of`); without it
+    are marked resolved (see :func:`iacdrift.core.routing.scope_of`); without it
     nothing is resolved. Each success is logged at ``now`` as soon as it is sent.
     """
     routes = policies.routes
