@@ -37,7 +37,7 @@ from iacdrift.models.finding import (
     Relationship,
     StackStatus,
 )
-from iacdrift.syntax.address import config_address
+from iacdrift.primitives.address import config_address
 
 __all__ = ["StackFacts", "StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
 

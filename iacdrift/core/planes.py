@@ -83,7 +83,7 @@ from iacdrift.core.normalize import Part, canonical_json, default_for, set_root
 from iacdrift.core.redact import is_marker, redact
 from iacdrift.core.terraform_json import PlanView, ResourceEntry
 from iacdrift.models.finding import ChangedField, Plane, Relationship
-from iacdrift.syntax.address import config_address
+from iacdrift.primitives.address import config_address
 
 UNKNOWN_VALUE = "(known after apply)"
 EXISTS = "(exists)"

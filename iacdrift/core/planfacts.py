@@ -24,7 +24,7 @@ from typing import Any
 from iacdrift.core.normalize import normalize
 from iacdrift.core.redact import fingerprint, redact
 from iacdrift.core.terraform_json import PlanView
-from iacdrift.syntax.address import config_address
+from iacdrift.primitives.address import config_address
 
 # Attributes naming an object in its provider: equal values on a destroy and a
 # create of the same type mean the same object under a new address.

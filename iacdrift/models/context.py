@@ -26,7 +26,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from iacdrift.models.finding import Record
 from iacdrift.models.policy import Glob, address_matches
 from iacdrift.models.registry import NAME_PATTERN, Strict
-from iacdrift.syntax.address import config_address
+from iacdrift.primitives.address import config_address
 
 
 def _not_a_date(value: object) -> object:
