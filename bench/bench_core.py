@@ -45,7 +45,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from iacdrift.core.planes import analyze  # noqa: E402
-from iacdrift.core.terraform_json import load_json, read_plan, read_state  # noqa: E402
+from iacdrift.core.terraform_json import read_plan, read_state  # noqa: E402
+from iacdrift.loaders.terraform_json import load_json  # noqa: E402
 
 TIME_TARGET_SECONDS = 1.0
 MEMORY_TARGET_MULTIPLE = 10.0

@@ -71,8 +71,9 @@ from iacdrift.flows.run import RunOptions, run  # noqa: E402
 from iacdrift.flows.workbench import StackRef, Workbench  # noqa: E402
 from iacdrift.loaders.registry import Project, load_project  # noqa: E402
 from iacdrift.models.finding import StackResult, StackStatus  # noqa: E402
-from iacdrift.models.run import RunReport  # noqa: E402
+from iacdrift.models.run import RunReport, RunSelection  # noqa: E402
 from iacdrift.sandbox import server as sandbox_server  # noqa: E402
+from iacdrift.sandbox.identity import sandbox_credentials  # noqa: E402
 from iacdrift.store.history import HistoryStore  # noqa: E402
 
 RATIO_TARGET = 3.0
@@ -294,7 +295,7 @@ def inject_drift(project: Project, names: list[str], resources: int) -> list[str
     state = sandbox_server.load_state(sandbox.sandbox_dir(project))
     assert state is not None
     target = Workbench.open(project).target
-    credentials = sandbox.sandbox_credentials()
+    credentials = sandbox_credentials()
     s3 = client("s3", credentials, target)
     ec2 = client("ec2", credentials, target)
     drifted: set[str] = set()
@@ -571,7 +572,7 @@ def naive_environment(bench: Workbench, home: Path) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     env.update(bench.target.stack_values())
-    env.update(sandbox.sandbox_credentials().stack_values())
+    env.update(sandbox_credentials().stack_values())
     return env
 
 
@@ -786,7 +787,7 @@ def run_iacdrift(
             # A fresh Workbench (credential resolver) per round, as each CLI run has.
             bench = Workbench.open(project)
             with HistoryStore(history_file) as history:
-                options = RunOptions(selection="all", max_parallel=max_parallel)
+                options = RunOptions(selection=RunSelection.ALL, max_parallel=max_parallel)
                 result.report = run(bench, options, history, arrived)
         except Exception as exc:  # a measurement: report, never crash
             result.error = f"{type(exc).__name__}: {exc}"

@@ -13,7 +13,8 @@ decides, per stack:
    ``allowAmbientCredentials`` never turns a failed OIDC exchange into ambient);
 2. otherwise the ambient identity, only where allowed (the entry's
    ``allowAmbient`` or the settings' ``allowAmbientCredentials``): source
-   ``ambient``, or ``sandbox`` for the sandbox's loopback key;
+   ``ambient``, or whatever identity the caller handed in as ``ambient`` (the
+   Workbench hands in the sandbox's loopback key, source ``sandbox``);
 3. otherwise a CredentialsError.
 
 One stack's credentials are never handed to another: the cache is keyed by the
@@ -43,8 +44,8 @@ from typing import Protocol
 from iacdrift.aws.session import AwsCredentials, Target, ambient_credentials
 from iacdrift.aws.sts import assume_role_with_web_identity, session_name
 from iacdrift.errors import CredentialsError
+from iacdrift.models.finding import CredentialsSource
 from iacdrift.models.registry import DriftManagedUnit, Oidc, Settings, TokenSourceKind
-from iacdrift.sandbox import server as sandbox_server
 
 log = logging.getLogger(__name__)
 
@@ -155,21 +156,6 @@ def _error_message(exc: urllib.error.HTTPError) -> str:
     return " ".join(text.split())[:300] or str(exc.reason)
 
 
-def sandbox_token_source(
-    request_url: str | None, request_token: str | None, audience: str = DEFAULT_AUDIENCE
-) -> GitHubActionsTokenSource:
-    """The sandbox's stand-in endpoint (None when it is not recorded)."""
-    return GitHubActionsTokenSource(
-        request_url,
-        request_token,
-        audience,
-        label="the sandbox token endpoint",
-        missing_hint="start it with `iacdrift sandbox up` (oidc.source: sandbox needs the "
-        "sandbox cloud)",
-        refused_hint="`iacdrift sandbox token allow {stack}` lifts the refusal",
-    )
-
-
 @dataclass(frozen=True)
 class FileTokenSource:
     """A token file (e.g. one a CI system refreshes), read again for every stack."""
@@ -214,22 +200,18 @@ class EnvTokenSource:
         return value
 
 
-@dataclass(frozen=True)
-class SandboxEndpoint:
-    """Where the sandbox's stand-in listens and the bearer token it wants."""
-
-    request_url: str
-    request_token: str = field(repr=False)
-
-
 def token_source(
     oidc: Oidc | None,
     *,
     root: Path,
-    sandbox_endpoint: SandboxEndpoint | None = None,
+    sandbox: TokenSource | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> TokenSource | None:
-    """The token source the settings ask for; None when ``oidc`` is not configured."""
+    """The token source the settings ask for; None when ``oidc`` is not configured.
+
+    ``sandbox``: the sandbox's stand-in endpoint, handed in by the caller (the
+    Workbench) for ``oidc.source: sandbox``; credentials never reach into the sandbox.
+    """
     if oidc is None:
         return None
     if oidc.source is TokenSourceKind.GITHUB_ACTIONS:
@@ -240,11 +222,12 @@ def token_source(
     if oidc.source is TokenSourceKind.ENV:
         assert oidc.tokenEnv is not None  # the model requires it for source: env
         return EnvTokenSource(oidc.tokenEnv, environ)
-    if sandbox_endpoint is None:
-        return sandbox_token_source(None, None, oidc.audience)
-    return sandbox_token_source(
-        sandbox_endpoint.request_url, sandbox_endpoint.request_token, oidc.audience
-    )
+    if sandbox is None:
+        raise CredentialsError(
+            "oidc.source is sandbox but no sandbox token endpoint is known; set "
+            "cloud.target: sandbox and start it with `iacdrift sandbox up`"
+        )
+    return sandbox
 
 
 # -- the resolver --------------------------------------------------------------------
@@ -277,7 +260,6 @@ class CredentialResolver:
         *,
         run_id: str,
         token_source: TokenSource | None,
-        sandbox: bool,
         assume: AssumeRole = assume_role_with_web_identity,
         ambient: Callable[[], AwsCredentials] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -286,7 +268,6 @@ class CredentialResolver:
         self.target = target
         self.run_id = run_id
         self.token_source = token_source
-        self.sandbox = sandbox
         self._assume = assume
         self._ambient_factory = ambient
         self._clock = clock
@@ -307,7 +288,7 @@ class CredentialResolver:
         return self._cached(("inventory", account or ""), lambda: self._resolve_inventory(account))
 
     def orchestrator(self) -> AwsCredentials:
-        """iacdrift's own identity (ambient, or the sandbox key), for leases and run
+        """iacdrift's own identity (ambient, or the identity handed in), for leases and run
         records: never a stack's role, and never handed to Terraform."""
         return self._cached(("orchestrator", ""), self._ambient)
 
@@ -335,7 +316,9 @@ class CredentialResolver:
                 with self._guard:
                     self._fallbacks[stack] = exc.message
                 log.warning("%s: using ambient credentials after: %s", stack, exc.message)
-                return _Cached(replace(credentials, source="ambient-fallback"), None)
+                return _Cached(
+                    replace(credentials, source=CredentialsSource.AMBIENT_FALLBACK), None
+                )
         if ambient_allowed(unit, self.settings):
             return _Cached(self._ambient(), None)
         if unit is None:
@@ -398,10 +381,6 @@ class CredentialResolver:
     def _ambient(self) -> AwsCredentials:
         if self._ambient_factory is not None:
             return self._ambient_factory()
-        if self.sandbox:
-            return AwsCredentials(
-                sandbox_server.ACCESS_KEY_ID, sandbox_server.SECRET_ACCESS_KEY, source="sandbox"
-            )
         return ambient_credentials(self.target.region)
 
     def _ambient_or_explain(self, stack: str, cause: CredentialsError) -> AwsCredentials:
@@ -427,21 +406,3 @@ class CredentialResolver:
             with self._guard:
                 self._cache[key] = entry
             return entry.credentials
-
-
-def stack_credentials(
-    stack: str, unit: DriftManagedUnit | None, settings: Settings, *, sandbox: bool
-) -> AwsCredentials:
-    """One stack's credentials without a token source: the ambient identity, where allowed.
-
-    Kept for callers outside a Workbench; a Workbench resolves through its
-    :class:`CredentialResolver` (which adds OIDC).
-    """
-    resolver = CredentialResolver(
-        settings,
-        Target(settings.cloud.region),
-        run_id="",
-        token_source=None,
-        sandbox=sandbox,
-    )
-    return resolver.for_stack(stack, unit)

@@ -7,6 +7,8 @@
     |   +-- RegistryError            registry/ or iacdrift.yaml; carries every problem
     |   +-- UnknownStackError        a stack name that is not registered
     |   +-- TerraformFormatError     a state or plan JSON we cannot read
+    |   +-- AuditLogError            a CloudTrail log file (or its place) we cannot read
+    |   +-- FindingNotFoundError     no finding with that id in the history or report
     +-- ExecutionError               something outside failed while we ran it
     |   +-- TerraformError           Terraform/OpenTofu reported an error diagnostic
     |   |   +-- StateLockedError     the state lock is held by someone else
@@ -15,11 +17,19 @@
     |   +-- CloudError               an AWS endpoint failed or could not be reached
     |   +-- SandboxError             the loopback sandbox is not in the needed shape
     |   +-- MissingExtraError        an optional extra (e.g. ``sandbox``) is not installed
+    |   +-- HistoryError             the run history (SQLite) failed     store/history.py
+    |   +-- NotificationLogError     the notification log failed         store/notifications.py
+    |   +-- DeliveryError            one notification delivery failed    flows/notify.py
     +-- CredentialsError             no credentials for a stack, or they were refused
     +-- RefusedError                 we decline to act (limits, missing approvals, ...)
+        +-- LeaseHeldError           another iacdrift holds the stack's lease  locking.py
+        +-- LeaseLostError           our lease expired or was taken over       locking.py
 
-Every message is one line that names the file/field/stack and says what to do.
-Third-party exceptions are translated at the boundary with ``raise ... from exc``.
+Classes without a module named are defined here; the others beside the code that
+raises them. Every message is one line that names the file/field/stack and says
+what to do. Third-party exceptions are translated at the boundary with
+``raise ... from exc``. (``engine/process.py::ProcessTimeoutError`` is internal to
+the engine: it becomes a TerraformTimeoutError before it leaves ``engine/``.)
 """
 
 from __future__ import annotations
@@ -83,6 +93,14 @@ class UnknownStackError(InputError):
 
 class TerraformFormatError(InputError):
     """A state, plan or show -json document that we cannot read."""
+
+
+class FindingNotFoundError(InputError):
+    """No finding with that id where we looked (run history or a saved report)."""
+
+
+class AuditLogError(InputError):
+    """A CloudTrail log file (or the place they are kept) that we cannot read."""
 
 
 class ExecutionError(IacdriftError):

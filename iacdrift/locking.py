@@ -33,7 +33,6 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -41,6 +40,7 @@ from typing import Any, Literal
 
 from iacdrift.aws.lease import LeaseItem, LeaseTable, LockReader
 from iacdrift.aws.session import AwsCredentials, Target
+from iacdrift.clock import Clock, utc_now
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import CloudError, RefusedError
 from iacdrift.models.finding import LockHolder
@@ -55,11 +55,6 @@ DEFAULT_STALE_LOCK_AFTER = timedelta(hours=2)
 _ACQUIRE_ATTEMPTS = 3
 
 Operation = Literal["check", "repair"]
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def lease_lock_id(stack: str) -> str:

@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from iacdrift.flows import sandbox
-from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.flows.workbench import Workbench
+from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import load_project
 from iacdrift.sandbox.scenarios import SCENARIOS
 

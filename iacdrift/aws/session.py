@@ -22,6 +22,7 @@ import botocore.session
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from iacdrift.errors import CloudError, CredentialsError
+from iacdrift.models.finding import CredentialsSource
 
 # Services a stack may use; each gets AWS_ENDPOINT_URL_<NAME> when a custom endpoint is set.
 SERVICES: tuple[str, ...] = ("s3", "dynamodb", "sts", "iam", "ec2", "secretsmanager")
@@ -59,7 +60,7 @@ class AwsCredentials:
     access_key_id: str
     secret_access_key: str
     session_token: str | None = None
-    source: str = "oidc"
+    source: CredentialsSource = CredentialsSource.OIDC
 
     def __repr__(self) -> str:
         return f"AwsCredentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
@@ -173,7 +174,9 @@ def ambient_credentials(region: str) -> AwsCredentials:
             "no ambient AWS credentials found: configure them (env, profile, SSO) or use "
             "the stack's OIDC role"
         )
-    return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token, source="ambient")
+    return AwsCredentials(
+        frozen.access_key, frozen.secret_key, frozen.token, source=CredentialsSource.AMBIENT
+    )
 
 
 def describe_cloud_error(exc: Exception, what: str, target: Target) -> CloudError:

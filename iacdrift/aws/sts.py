@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iacdrift.aws.session import AwsCredentials, Target, isolated_botocore_session
 from iacdrift.errors import CredentialsError
+from iacdrift.models.finding import CredentialsSource
 
 # STS RoleSessionName: 2 to 64 characters of [\w+=,.@-].
 SESSION_NAME_MAX = 64
@@ -100,5 +101,5 @@ def assume_role_with_web_identity(
         access_key_id=str(found["AccessKeyId"]),
         secret_access_key=str(found["SecretAccessKey"]),
         session_token=str(found["SessionToken"]) if found.get("SessionToken") else None,
-        source="oidc",
+        source=CredentialsSource.OIDC,
     )

@@ -24,7 +24,6 @@ from iacdrift.cli.route_cmd import route_command
 from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
 from iacdrift.cli.status_cmd import status_command
-from iacdrift.errors import ExitCode
 
 HELP = """\
 iacdrift walks a registry of Terraform/OpenTofu stacks and tells, per stack,
@@ -66,4 +65,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     sys.exit(int(code))
 
 
-__all__ = ["ExitCode", "cli", "main"]
+__all__ = ["cli", "main"]

@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -16,6 +16,8 @@ from rich.console import Console
 from iacdrift.errors import ExitCode, IacdriftError, RegistryError
 
 LOG_DIR_ENV = "IACDRIFT_LOG_DIR"
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def _crash_log(exc: BaseException) -> Path | None:
@@ -94,6 +96,44 @@ format_option = click.option(
     show_default=True,
     help="Output format.",
 )
+
+
+def report_options(schema: str, out_files: str) -> Callable[[Command], Command]:
+    """``--format table|json|markdown``, ``--out DIR`` and ``--history FILE``: how
+    ``check`` and ``run`` report. ``schema`` names the JSON's schema file in schemas/,
+    ``out_files`` what ``--out`` writes."""
+    options = (
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["table", "json", "markdown"]),
+            default="table",
+            show_default=True,
+            help=f"Output format; json validates against schemas/{schema}.",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help=f"Also write {out_files} into this directory.",
+        ),
+        click.option(
+            "--history",
+            "history_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Run-history SQLite file; `iacdrift explain` reads the findings there "
+            "(default .iacdrift/history.sqlite).",
+        ),
+    )
+
+    def decorate(command: Command) -> Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def wide_console() -> Console:

@@ -10,8 +10,8 @@ import click
 from iacdrift.cli.common import config_option, registry_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.plan import plan_stack
+from iacdrift.flows.registry import open_project
 from iacdrift.flows.workbench import EngineOptions, Workbench
-from iacdrift.loaders.registry import load_project
 from iacdrift.models.outcomes import PlanOutcome
 
 tf_binary_option = click.option(
@@ -65,7 +65,7 @@ def plan_command(
     \b
     Exit codes: 0 NO_CHANGES, 2 CHANGES, 1 ERROR (could not plan).
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary))
     report = plan_stack(bench, stack)
     if output_format == "json":

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from iacdrift.cli.common import config_option, format_option
-from iacdrift.core.policy_lint import has_errors, lint
 from iacdrift.errors import ExitCode
-from iacdrift.loaders.policy import default_policy_dir, load_policies
-from iacdrift.loaders.registry import display_path
+from iacdrift.flows.policy import lint_policies, read_policies
+from iacdrift.report.policy import lint_json, lint_lines
 
 GROUP_HELP = """\
 Check and inspect the policy files: field ownership, ignore rules, auto-heal
@@ -68,13 +66,6 @@ policies_option = click.option(
 )
 
 
-def _policy_dir(config_path: Path | None, policies_dir: Path | None) -> Path:
-    if policies_dir is not None:
-        return policies_dir
-    root = config_path.parent if config_path is not None else Path()
-    return default_policy_dir(root)
-
-
 @click.group("policy", help=GROUP_HELP)
 def policy_group() -> None:
     pass
@@ -95,41 +86,20 @@ def lint_command(
     policies_dir: Path | None,
     today: datetime | None,
     output_format: str,
-) -> int:
-    directory = _policy_dir(config_path, policies_dir)
+) -> ExitCode:
     # Invalid files propagate as one RegistryError; the handler prints each problem.
-    policies = load_policies(directory)
-    day = today.date() if today is not None else date.today()
-    findings = lint(policies, day)
-    code = ExitCode.FAILED if has_errors(findings) else ExitCode.OK
+    result = lint_policies(config_path, policies_dir, today.date() if today is not None else None)
     if output_format == "json":
-        report = {
-            "policyVersion": policies.version,
-            "documents": len(policies.sources),
-            "today": day.isoformat(),
-            "findings": [finding.model_dump(mode="json") for finding in findings],
-        }
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
-        return code
-    for finding in findings:
-        click.echo(f"{finding.severity.value}: {finding.file}: {finding.ruleId}: {finding.message}")
-    errors = sum(1 for finding in findings if finding.severity.value == "error")
-    warnings = len(findings) - errors
-    count = len(policies.sources)
-    click.echo(
-        f"{'ok' if code is ExitCode.OK else 'failed'}: {count} "
-        f"{'document' if count == 1 else 'documents'} in {display_path(directory)}/, "
-        f"{errors} {'error' if errors == 1 else 'errors'}, "
-        f"{warnings} {'warning' if warnings == 1 else 'warnings'}; "
-        f"policy version {policies.version}"
-    )
-    return code
+        click.echo(lint_json(result.policies, result.day, result.findings), nl=False)
+    else:
+        for line in lint_lines(result.policies, result.directory, result.findings):
+            click.echo(line)
+    return result.exit_code()
 
 
 @policy_group.command("version", help=VERSION_HELP)
 @config_option
 @policies_option
-def version_command(config_path: Path | None, policies_dir: Path | None) -> int:
-    policies = load_policies(_policy_dir(config_path, policies_dir))
-    click.echo(policies.version)
+def version_command(config_path: Path | None, policies_dir: Path | None) -> ExitCode:
+    click.echo(read_policies(config_path, policies_dir).version)
     return ExitCode.OK

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
@@ -12,7 +10,8 @@ from rich.table import Table
 
 from iacdrift.cli.common import config_option, format_option, registry_option
 from iacdrift.errors import ExitCode
-from iacdrift.loaders.registry import Project, display_path, load_project
+from iacdrift.flows.registry import read_registry
+from iacdrift.report.registry import units_json, units_table
 
 GROUP_HELP = """\
 Check and inspect the registry: one YAML file per stack in registry/,
@@ -67,12 +66,11 @@ def registry_group() -> None:
 @registry_group.command("validate", help=VALIDATE_HELP)
 @config_option
 @registry_option
-def validate_command(config_path: Path | None, registry_dir: Path | None) -> int:
+def validate_command(config_path: Path | None, registry_dir: Path | None) -> ExitCode:
     # Problems propagate as one RegistryError; the handler prints each and exits 1.
-    project = load_project(config_path, registry_dir)
-    count = len(project.stacks)
-    noun = "stack" if count == 1 else "stacks"
-    click.echo(f"ok: {count} {noun} valid in {display_path(project.registry_dir)}/")
+    registry = read_registry(config_path, registry_dir)
+    noun = "stack" if registry.count == 1 else "stacks"
+    click.echo(f"ok: {registry.count} {noun} valid in {registry.directory}/")
     return ExitCode.OK
 
 
@@ -80,43 +78,21 @@ def validate_command(config_path: Path | None, registry_dir: Path | None) -> int
 @config_option
 @registry_option
 @format_option
-def list_command(config_path: Path | None, registry_dir: Path | None, output_format: str) -> int:
-    project = load_project(config_path, registry_dir)
+def list_command(
+    config_path: Path | None, registry_dir: Path | None, output_format: str
+) -> ExitCode:
+    registry = read_registry(config_path, registry_dir)
     if output_format == "json":
-        click.echo(json.dumps(_as_json(project), indent=2, sort_keys=True))
+        click.echo(units_json(registry.units, registry.files))
         return ExitCode.OK
-    if not project.stacks:
-        click.echo(f"no stacks in {display_path(project.registry_dir)}/", err=True)
+    if not registry.units:
+        click.echo(f"no stacks in {registry.directory}/", err=True)
         return ExitCode.OK
-    _print_table(project)
+    _print_table(units_table(registry.units))
     return ExitCode.OK
 
 
-def _as_json(project: Project) -> list[dict[str, Any]]:
-    entries = []
-    for stack in project.stacks:
-        entry = stack.unit.model_dump(mode="json")
-        entry["file"] = display_path(stack.file)
-        entries.append(entry)
-    return entries
-
-
-def _print_table(project: Project) -> None:
-    table = Table(box=None, pad_edge=False)
-    for column in ("NAME", "TYPE", "ENVIRONMENT", "TIER", "OWNER", "SCHEDULE", "STATE", "SOURCE"):
-        table.add_column(column, no_wrap=True)
-    for stack in project.stacks:
-        spec = stack.unit.spec
-        table.add_row(
-            stack.name,
-            spec.type.value,
-            spec.environment,
-            spec.riskTier.value,
-            spec.owner,
-            spec.schedule.frequency,
-            spec.state.uri,
-            spec.source.path,
-        )
+def _print_table(table: Table) -> None:
     console = Console()
     if console.is_terminal:
         console.print(table)

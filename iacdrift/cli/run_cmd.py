@@ -2,51 +2,56 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from iacdrift.cli.common import config_option, registry_option, wide_console
+from iacdrift.cli.common import config_option, registry_option, report_options, wide_console
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
-from iacdrift.flows.notify import route_report
-from iacdrift.flows.run import RunOptions, history_path, run
-from iacdrift.flows.workbench import EngineOptions, Workbench
-from iacdrift.loaders.policy import default_policy_dir, load_policies
-from iacdrift.loaders.registry import Project, load_project
-from iacdrift.models.finding import CheckReport, StackResult
-from iacdrift.models.run import RunReport
+from iacdrift.errors import ExitCode
+from iacdrift.flows.run import Progress as ProgressCallback
+from iacdrift.flows.run import RunRequest, execute_run
+from iacdrift.flows.workbench import EngineOptions
+from iacdrift.models.finding import StackResult
+from iacdrift.models.run import RunSelection
 from iacdrift.report.check import render_markdown, render_table
-from iacdrift.store.history import HistoryStore
-from iacdrift.store.notifications import NotificationLog, default_log_path
+from iacdrift.report.common import render_json
+from iacdrift.report.notification import run_notification_lines
+from iacdrift.report.run import progress_line, run_summary
 
 
-def _as_check_report(report: RunReport) -> CheckReport:
-    return CheckReport(
-        generatedAt=report.finishedAt,
-        results=report.results,
-        estateFindings=report.estateFindings,
-        estateProblems=report.estateProblems,
-        policyVersion=report.policyVersion,
-        expiredRules=report.expiredRules,
+@contextmanager
+def _progress() -> Iterator[ProgressCallback]:
+    """A line per finished stack on stderr; on a terminal (not CI) under a progress bar."""
+    err = Console(stderr=True)
+    if not err.is_terminal or os.environ.get("CI"):
+
+        def plain(stack: str, result: StackResult | None, done: int, total: int) -> None:
+            print(progress_line(stack, result, done, total), file=sys.stderr, flush=True)
+
+        yield plain
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
     )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("checking stacks", total=None)
 
+        def live(stack: str, result: StackResult | None, done: int, total: int) -> None:
+            bar.update(task, total=total, completed=done)
+            bar.console.print(progress_line(stack, result, done, total))
 
-def _line(stack: str, result: StackResult | None, done: int, total: int) -> str:
-    if result is None:
-        return f"[{done}/{total}] {stack}: skipped (another iacdrift run holds its lease)"
-    detail = f" ({result.counts.drifted} drift)" if result.status.value == "DRIFTED" else ""
-    reason = f": {result.reason}" if result.reason else ""
-    return (
-        f"[{done}/{total}] {stack}: {result.status.value}{detail} "
-        f"in {result.timings.totalSeconds:.1f}s{reason}"
-    )
+        yield live
 
 
 @click.command("run")
@@ -67,27 +72,7 @@ def _line(stack: str, result: StackResult | None, done: int, total: int) -> str:
     help="Terraform processes at once (one more stack is prepared meanwhile: lease, "
     "credentials, working copy).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "markdown"]),
-    default="table",
-    show_default=True,
-)
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Also write run.json, run.md and the rendered table (run.txt) here.",
-)
-@click.option(
-    "--history",
-    "history_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Run-history SQLite file (default .iacdrift/history.sqlite).",
-)
+@report_options("run-report.schema.json", "run.json, run.md and the rendered table (run.txt)")
 @click.option("--separate-refresh-only", is_flag=True, help="Also run true -refresh-only plans.")
 @policies_option
 @click.option(
@@ -120,7 +105,7 @@ def run_command(
     policies_dir: Path | None,
     notify: bool,
     notification_log: Path | None,
-) -> int:
+) -> ExitCode:
     """Check every due registered stack, each with its own identity, in parallel.
 
     Stacks are taken critical tier first. Each stack: an orchestrator lease (two
@@ -144,102 +129,44 @@ def run_command(
     """
     if sum(bool(x) for x in (select_all, select_due, stacks)) > 1:
         raise click.UsageError("choose one of --all, --due or --stack")
-    selection = "all" if select_all else "named" if stacks else "due"
-    project = load_project(config_path, registry_dir)
-    bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary))
-    options = RunOptions(
+    selection = (
+        RunSelection.ALL if select_all else RunSelection.NAMED if stacks else RunSelection.DUE
+    )
+    request = RunRequest(
+        config_path=config_path,
+        registry_dir=registry_dir,
+        engine=EngineOptions(tf_binary, tofu_binary),
         selection=selection,
         names=stacks,
         max_parallel=max_parallel,
         separate_refresh_only=separate_refresh_only,
         policies_dir=policies_dir,
+        history_file=history_file,
+        out_dir=out_dir,
+        notify=notify,
+        notification_log=notification_log,
     )
-    err = Console(stderr=True)
-    interactive = err.is_terminal and not os.environ.get("CI")
-    with HistoryStore(history_path(bench, history_file)) as history:
-        if interactive:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-            )
-            with Progress(*columns, console=err, transient=True) as bar:
-                task = bar.add_task("checking stacks", total=None)
-
-                def live(stack: str, result: StackResult | None, done: int, total: int) -> None:
-                    bar.update(task, total=total, completed=done)
-                    bar.console.print(_line(stack, result, done, total))
-
-                report = run(bench, options, history, live)
-        else:
-
-            def plain(stack: str, result: StackResult | None, done: int, total: int) -> None:
-                print(_line(stack, result, done, total), file=sys.stderr, flush=True)
-
-            report = run(bench, options, history, plain)
-    if notify:
-        _notify(report, project, policies_dir, notification_log, json_out=output_format == "json")
-    as_check = _as_check_report(report)
-    body = json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-    if output_format == "json":
-        click.echo(body, nl=False)
-    elif output_format == "markdown":
-        click.echo(render_markdown(as_check), nl=False)
-    else:
-        render_table(as_check, wide_console())
-        _summary(report)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "run.json").write_text(body, encoding="utf-8")
-        (out_dir / "run.md").write_text(render_markdown(as_check), encoding="utf-8")
-        text = Console(width=200, record=True, file=io.StringIO())
-        render_table(as_check, text)
-        (out_dir / "run.txt").write_text(text.export_text(), encoding="utf-8")
-        click.echo(f"wrote {out_dir / 'run.json'}, run.md and run.txt", err=True)
-    return report.exit_code()
-
-
-def _notify(
-    report: RunReport,
-    project: Project,
-    policies_dir: Path | None,
-    log_path: Path | None,
-    *,
-    json_out: bool,
-) -> None:
-    """Route the run's findings; failures are reported and retried next run."""
-    policies = load_policies(
-        policies_dir or default_policy_dir(project.root),
-        cwd=project.root,
-        missing_ok=policies_dir is None,
-    )
-    if not policies.routes:
-        return
+    json_out = output_format == "json"
 
     def echo(line: str) -> None:
-        # A stdout target must not break `--format json` on standard output.
+        # A stdout notification target must not break `--format json` on standard output.
         click.echo(line, err=json_out)
 
-    with NotificationLog(log_path or default_log_path(project.root)) as log:
-        sent = route_report(report, policies, log, report.finishedAt, project.root, echo=echo)
-    ok = sum(1 for outcome in sent.outcomes if outcome.ok)
-    click.echo(
-        f"notified: {ok} sent, {len(sent.failed)} failed (retried next run), "
-        f"{sent.skippedDuplicates} already sent",
-        err=True,
-    )
-    for outcome in sent.failed:
-        click.echo(f"warning: notification {outcome.delivery.target}: {outcome.error}", err=True)
-
-
-def _summary(report: RunReport) -> None:
-    counts: dict[str, int] = {}
-    for result in report.results:
-        counts[result.status.value] = counts.get(result.status.value, 0) + 1
-    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    click.echo(
-        f"run {report.runId}: {len(report.results)} stacks ({parts or 'none due'}); "
-        f"{len(report.estateFindings)} unmanaged; {len(report.skipped)} skipped; "
-        f"{(report.finishedAt - report.startedAt).total_seconds():.1f}s"
-    )
+    outcome = execute_run(request, _progress, echo=echo)
+    report = outcome.report
+    if outcome.notifications is not None:
+        for line in run_notification_lines(outcome.notifications):
+            click.echo(line, err=True)
+    if json_out:
+        click.echo(render_json(report), nl=False)
+    elif output_format == "markdown":
+        click.echo(render_markdown(report.as_check_report()), nl=False)
+    else:
+        render_table(report.as_check_report(), wide_console())
+        click.echo(run_summary(report))
+    if outcome.written:
+        first, *rest = outcome.written
+        names = [path.name for path in rest]
+        listed = f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+        click.echo(f"wrote {first}" + (f", {listed}" if listed else ""), err=True)
+    return report.exit_code()

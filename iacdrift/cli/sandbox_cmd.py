@@ -10,8 +10,7 @@ import click
 from iacdrift.cli.common import config_option, registry_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows import sandbox as flow
-from iacdrift.loaders.registry import load_project
-from iacdrift.sandbox.scenarios import SCENARIOS
+from iacdrift.flows.registry import open_project
 
 
 def _progress(message: str) -> None:
@@ -51,7 +50,7 @@ def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bo
 
     Exit codes: 0 up, 1 failed.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     report = flow.up(project, apply=not no_apply, progress=_progress)
     verb = "started" if report.started else "already running"
     click.echo(f"sandbox {verb}: {report.state.endpoint_url} (pid {report.state.pid})")
@@ -75,7 +74,7 @@ def status_command(config_path: Path | None, registry_dir: Path | None, output_f
 
     Exit codes: 0 running, 1 not running.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     state, running = flow.status(project)
     if output_format == "json":
         body = {"running": running, "sandbox": state.model_dump(mode="json") if state else None}
@@ -105,7 +104,7 @@ def down_command(config_path: Path | None, registry_dir: Path | None) -> int:
 
     moto keeps everything in memory: the estate and its state are gone after this.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     click.echo(flow.down(project))
     return ExitCode.OK
 
@@ -150,16 +149,17 @@ def drift_command(
     Exit codes: 0 done, 1 failed (unknown scenario or actor, sandbox not up).
     """
     if list_only or scenario is None:
-        width = max(len(name) for name in SCENARIOS)
-        for name, item in sorted(SCENARIOS.items()):
+        listed = flow.scenario_list()
+        width = max(len(item.name) for item in listed)
+        for item in listed:
             stack = item.stack or "(no stack)"
-            click.echo(f"{name:<{width}}  {stack:<14} {item.summary}")
+            click.echo(f"{item.name:<{width}}  {stack:<14} {item.summary}")
             who = item.actor
             if who == "pipeline":
                 who = f"pipeline (the {item.pipeline_stack} CI role)"
-            click.echo(f"{'':<{width}}  {'':<14} actor {who}; writes {item.writes()}")
+            click.echo(f"{'':<{width}}  {'':<14} actor {who}; writes {item.writes}")
         return ExitCode.OK
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     report = flow.drift(project, scenario, actor=actor)
     click.echo(f"{scenario}: {report.message}")
     click.echo(f"  actor: {report.actor}")
@@ -195,7 +195,7 @@ def token_refuse_command(stack: str, config_path: Path | None, registry_dir: Pat
 
     Exit codes: 0 done, 1 unknown stack.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     refused = flow.refuse_token(project, stack)
     click.echo(f"refused: {', '.join(refused)}")
     return ExitCode.OK
@@ -210,7 +210,7 @@ def token_allow_command(stack: str, config_path: Path | None, registry_dir: Path
 
     Exit codes: 0 done, 1 failed.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     refused = flow.allow_token(project, stack)
     click.echo(f"refused: {', '.join(refused) or '-'}")
     return ExitCode.OK
@@ -224,7 +224,7 @@ def token_list_command(config_path: Path | None, registry_dir: Path | None) -> i
 
     Exit codes: 0 always.
     """
-    project = load_project(config_path, registry_dir)
+    project = open_project(config_path, registry_dir)
     for name in flow.token_refusals(project):
         click.echo(name)
     return ExitCode.OK

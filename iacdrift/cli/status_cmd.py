@@ -8,11 +8,10 @@ from pathlib import Path
 import click
 
 from iacdrift.cli.common import config_option, format_option, registry_option, wide_console
-from iacdrift.core.schedule import parse_duration
-from iacdrift.flows.status import DEFAULT_CONTENTION_WINDOW, StatusOptions, status
-from iacdrift.loaders.registry import load_project
-from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER
-from iacdrift.report.status import render_json, render_table
+from iacdrift.flows.status import StatusOptions, project_status
+from iacdrift.primitives.duration import parse_duration
+from iacdrift.report.common import render_json
+from iacdrift.report.status import render_table
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
@@ -43,7 +42,7 @@ def _duration_text(value: timedelta) -> str:
 @click.option(
     "--stale-lock-after",
     metavar="DURATION",
-    default=_duration_text(DEFAULT_STALE_LOCK_AFTER),
+    default=_duration_text(StatusOptions.stale_lock_after),
     callback=_duration,
     show_default=True,
     help="A state lock held longer than this is reported as a STALE LOCK.",
@@ -51,7 +50,7 @@ def _duration_text(value: timedelta) -> str:
 @click.option(
     "--contention-window",
     metavar="DURATION",
-    default=_duration_text(DEFAULT_CONTENTION_WINDOW),
+    default=_duration_text(StatusOptions.contention_window),
     callback=_duration,
     show_default=True,
     help="List checks that found a state lock held within this window.",
@@ -83,9 +82,9 @@ def status_command(
     Exit codes: 0 every stack has a current successful check and no state lock
     held, 1 anything else (STALE, ERROR, LOCKED, a lock held or unreadable).
     """
-    project = load_project(config_path, registry_dir)
-    report = status(
-        project,
+    report = project_status(
+        config_path,
+        registry_dir,
         StatusOptions(
             history_path=history_path,
             stale_lock_after=stale_lock_after,

@@ -27,28 +27,39 @@ STALE_DESIRED_STATE            an approved change accepted the runtime value; co
 UNAUTHORIZED_RUNTIME_DRIFT     any other manual change, or an unmanaged resource
 =============================  ==============================================================
 
-The same inputs always give the same verdict.
+The same inputs always give the same verdict. What the table reads is worked out
+next door: who owns each field and which ignore rule hides it
+(:mod:`~iacdrift.core.ownership`), which change records cover the resource and the
+stack's last apply (:mod:`~iacdrift.core.attribution`), guardrails
+(:mod:`~iacdrift.core.guardrails`), what is known of each resource type
+(:mod:`~iacdrift.core.resource_types`), domains and base risk
+(:mod:`~iacdrift.core.risk`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from fnmatch import fnmatchcase
-from typing import Any
 
-from iacdrift.core.planes import ignore_path
-from iacdrift.core.planfacts import DataChange
-from iacdrift.core.risk import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
-from iacdrift.models.context import (
-    AuditEvent,
-    ChangeRecord,
-    ChangeType,
-    ContextSettings,
-    resource_matches,
+from iacdrift.core.attribution import (
+    audit_actor,
+    covering_records,
+    failed_apply,
+    last_apply,
+    manual_events,
 )
+from iacdrift.core.cloudtrail import actor_matches
+from iacdrift.core.guardrails import guardrail_by_id
+from iacdrift.core.ownership import annotate_fields, policy_pointer
+from iacdrift.core.resource_types import (
+    SECRET_RESOURCE_TYPES,
+    SECRET_VALUE_ATTRIBUTES,
+    SECRET_VERSION_ATTRIBUTES,
+)
+from iacdrift.core.risk import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
+from iacdrift.core.subject import Situation, Subject, Trail
+from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
     Action,
     AuditActor,
@@ -60,14 +71,7 @@ from iacdrift.models.finding import (
     Relationship,
     Risk,
 )
-from iacdrift.models.policy import (
-    FieldOwnership,
-    Guardrail,
-    IgnoreRule,
-    OwnerKind,
-    PolicySet,
-    pointer_segments,
-)
+from iacdrift.primitives.pointer import pointer_segments
 
 # Relationships that mean "the world changed outside Terraform".
 RUNTIME_CHANGES: frozenset[Relationship] = frozenset(
@@ -79,15 +83,9 @@ RUNTIME_CHANGES: frozenset[Relationship] = frozenset(
         Relationship.UNMANAGED,
     }
 )
-# Fields of a secret that say which version is current (judged), and the fields
-# holding the value itself (allowed to change along, never judged on their own).
-SECRET_VERSION_FIELDS: frozenset[str] = frozenset({"version_stages", "version_id", "version"})
-SECRET_VALUE_FIELDS: frozenset[str] = frozenset(
-    {"secret_string", "secret_binary", "value", "insecure_value"}
-)
-_SECRET_TYPES: frozenset[str] = frozenset(
-    {"aws_secretsmanager_secret_version", "aws_ssm_parameter"}
-)
+# Top-level fields a secret delivery may change: which version is current (judged)
+# and the value itself (allowed to change along, never judged on its own).
+_SECRET_FIELDS: frozenset[str] = frozenset(SECRET_VERSION_ATTRIBUTES) | SECRET_VALUE_ATTRIBUTES
 _QUIET = frozenset({DriftClass.PROVIDER_READ_NOISE, DriftClass.CONTROLLER_OWNED_DRIFT})
 _NEVER_PAGES = frozenset(
     {
@@ -100,65 +98,9 @@ _NEVER_PAGES = frozenset(
 
 
 @dataclass(frozen=True)
-class StackFacts:
-    """What the registry says about a stack, as findings need it."""
-
-    stack: str
-    environment: str | None = None
-    owner: str | None = None
-    risk_tier: str | None = None
-    source_of_truth: str | None = None
-    state_backend: str | None = None
-    auto_heal: bool = False
-
-
-@dataclass(frozen=True)
-class Subject:
-    """One difference to classify (a divergence, an unmanaged resource or a guardrail hit)."""
-
-    stack: str | None
-    address: str  # Terraform address; <type>:<id> for an unmanaged resource
-    resource_type: str
-    resource_id: str | None
-    relationship: Relationship
-    fields: tuple[ChangedField, ...] = ()
-    planned_actions: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
-    # Every identifier the audit trail may name the resource by.
-    identifiers: tuple[str, ...] = ()
-    # lifecycle.ignore_changes of its configuration block (top attributes, or "*").
-    ignore_changes: frozenset[str] = frozenset()
-    # Changed data sources its configuration reads.
-    changed_data: tuple[DataChange, ...] = ()
-    # The other half of a destroy+create pair with the same identity.
-    refactor_counterpart: str | None = None
-    # Guardrails in effect that the live resource violates (ids).
-    guardrails: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Situation:
-    """The context shared by every subject of one stack (or of the estate)."""
-
-    facts: StackFacts | None
-    policies: PolicySet
-    now: datetime
-    settings: ContextSettings = field(default_factory=ContextSettings)
-    # Successful mutating audit events by every identifier they name (see index_audit);
-    # None when no audit source is configured (then no actor is ever known).
-    audit: Mapping[str, Sequence[AuditEvent]] | None = None
-    changes: Sequence[ChangeRecord] = ()
-    # ARN globs of Terraform's own identities for this stack (its pipeline role):
-    # their changes are applies, not manual changes.
-    pipeline_roles: tuple[str, ...] = ()
-    # Why the recorded state is older than one already seen, if it is.
-    state_regressed: str | None = None
-    # When the stack was last checked CLEAN (a failed apply before it is reconciled).
-    clean_since: datetime | None = None
-
-
-@dataclass(frozen=True)
 class Verdict:
+    """What :func:`judge` decided for one subject, and the evidence that led there."""
+
     drift_class: DriftClass
     risk: Risk
     alert: bool
@@ -173,229 +115,9 @@ class Verdict:
     evidence: tuple[Evidence, ...]
 
 
-@dataclass
-class _Trail:
-    evidence: list[Evidence] = field(default_factory=list)
-
-    def add(self, kind: EvidenceKind, ref: str, detail: str, at: datetime | None = None) -> None:
-        self.evidence.append(Evidence(kind=kind, ref=ref, detail=detail, at=at))
-
-
-def arn_matches(globs: Sequence[str], event: AuditEvent) -> bool:
-    """The event's actor (session ARN) or its role ARN matches one of the ARN globs."""
-    candidates = [event.actorArn] + ([event.roleArn] if event.roleArn else [])
-    return any(fnmatchcase(arn, glob) for arn in candidates for glob in globs)
-
-
-# --- fields: ownership and ignore rules --------------------------------------------------
-
-
 def _top(pointer: str) -> str:
     segments = pointer_segments(pointer)
     return segments[0] if segments else ""
-
-
-def _under_ignore_changes(pointer: str, entries: frozenset[str]) -> bool:
-    """``pointer`` lies under one of the ``lifecycle.ignore_changes`` entries."""
-    segments = pointer_segments(pointer)
-    for entry in entries:
-        try:
-            path = ignore_path(entry)
-        except ValueError:
-            continue  # unreadable: ignores nothing (report more, not less)
-        if segments[: len(path)] == path:
-            return True
-    return False
-
-
-def policy_pointer(pointer: str) -> str:
-    """The pointer policies are written against: ``/tags_all/x`` (the provider's merge of
-    ``tags`` and default tags) is governed by what is said of ``/tags/x``."""
-    if pointer == "/tags_all" or pointer.startswith("/tags_all/"):
-        return "/tags" + pointer[len("/tags_all") :]
-    return pointer
-
-
-def _owner(
-    pointer: str, ownership: FieldOwnership | None, ignore_changes: frozenset[str], trail: _Trail
-) -> str | None:
-    pointer = policy_pointer(pointer)
-    rule = ownership.owner_of(pointer) if ownership else None
-    if rule is not None and ownership is not None:
-        if rule.kind is OwnerKind.GIT:
-            return None
-        owner = f"controller:{rule.owner}" if rule.kind is OwnerKind.CONTROLLER else "runtime"
-        condition = f" when {rule.condition}" if rule.condition else ""
-        trail.add(
-            EvidenceKind.RULE,
-            ownership.id,
-            f"{pointer} is {rule.kind.value}-owned ({owner}{condition}) by path {rule.path}",
-        )
-        return owner
-    if _under_ignore_changes(pointer, ignore_changes):
-        trail.add(
-            EvidenceKind.CONFIGURATION,
-            "lifecycle.ignore_changes",
-            f"{pointer} is under lifecycle.ignore_changes: owned outside Terraform",
-        )
-        return "ignore_changes"
-    return None
-
-
-def _ignore_rule(
-    subject: Subject,
-    pointer: str,
-    rules: Sequence[IgnoreRule],
-    facts: StackFacts | None,
-    now: datetime,
-    trail: _Trail,
-) -> str | None:
-    environment = facts.environment if facts else None
-    pointer = policy_pointer(pointer)
-    for rule in rules:
-        if not rule.match.matches(
-            resource_type=subject.resource_type,
-            address=subject.address,
-            stack=subject.stack,
-            environment=environment,
-            tags=subject.tags,
-        ) or not rule.covers(pointer):
-            continue
-        if not rule.active(now.date()):
-            trail.add(
-                EvidenceKind.RULE,
-                rule.id,
-                f"would ignore {pointer} but expired on {rule.expires}: not applied "
-                f"(owner {rule.owner})",
-            )
-            continue
-        until = f" until {rule.expires}" if rule.expires else ""
-        trail.add(
-            EvidenceKind.RULE,
-            rule.id,
-            f"ignores {pointer}{until}: {rule.reason} (owner {rule.owner})",
-        )
-        return rule.id
-    return None
-
-
-def annotate_fields(
-    subject: Subject, situation: Situation, trail: _Trail
-) -> tuple[ChangedField, ...]:
-    ownership = situation.policies.field_ownership.get(subject.resource_type)
-    rules = situation.policies.ignore_rules
-    annotated: list[ChangedField] = []
-    for changed in subject.fields:
-        owner = _owner(changed.pointer, ownership, subject.ignore_changes, trail)
-        ignored = _ignore_rule(
-            subject, changed.pointer, rules, situation.facts, situation.now, trail
-        )
-        annotated.append(changed.model_copy(update={"ownedBy": owner, "ignoredBy": ignored}))
-    return tuple(annotated)
-
-
-# --- context: audit events and change records --------------------------------------------
-
-
-def _manual_events(subject: Subject, situation: Situation) -> list[AuditEvent]:
-    if situation.audit is None or not subject.identifiers:
-        return []
-    lookback = situation.now - timedelta(days=_lookback_days(situation.settings))
-    found = {
-        event.eventId: event
-        for identifier in subject.identifiers
-        for event in situation.audit.get(identifier, ())
-        if lookback <= event.eventTime <= situation.now
-        and not arn_matches(situation.pipeline_roles, event)
-    }
-    return sorted(found.values(), key=lambda e: (e.eventTime, e.eventId))
-
-
-def index_audit(events: Sequence[AuditEvent]) -> dict[str, tuple[AuditEvent, ...]]:
-    """Successful mutating events by every identifier they name (built once per run)."""
-    index: dict[str, list[AuditEvent]] = {}
-    for event in events:
-        if event.mutating:
-            for identifier in event.resourceIds:
-                index.setdefault(identifier, []).append(event)
-    return {key: tuple(value) for key, value in index.items()}
-
-
-def _lookback_days(settings: ContextSettings) -> int:
-    source = settings.auditLogs
-    return source.lookbackDays if source is not None else 14
-
-
-def _covering(subject: Subject, situation: Situation, at: datetime | None) -> list[ChangeRecord]:
-    if subject.stack is None:
-        # An unmanaged resource belongs to no stack: a record naming its id covers it.
-        return [
-            record
-            for record in situation.changes
-            if _names_resource(record, subject) and _in_window(record, at)
-        ]
-    return [
-        record
-        for record in situation.changes
-        if record.covers(
-            stack=subject.stack, address=subject.address, resource_id=subject.resource_id, at=at
-        )
-    ]
-
-
-def _names_resource(record: ChangeRecord, subject: Subject) -> bool:
-    names = [n for n in (subject.resource_id, subject.address) if n]
-    return any(resource_matches(pattern, name) for pattern in record.resources for name in names)
-
-
-def _in_window(record: ChangeRecord, at: datetime | None) -> bool:
-    if at is None:
-        return True
-    return record.window.start <= at and (record.window.end is None or at <= record.window.end)
-
-
-def _last_apply(situation: Situation) -> ChangeRecord | None:
-    stack = situation.facts.stack if situation.facts else None
-    applies = [
-        r
-        for r in situation.changes
-        if r.type is ChangeType.APPLY and r.stack == stack and r.window.start <= situation.now
-    ]
-    return max(applies, key=lambda r: (r.window.start, r.id)) if applies else None
-
-
-def _failed_apply(
-    subject: Subject, situation: Situation, events: Sequence[AuditEvent]
-) -> ChangeRecord | None:
-    """The stack's last apply, when it failed, covers the subject and still explains it.
-
-    Only differences between the planes (not guardrail hits, not unmanaged
-    resources); not when a person changed the resource after the apply ended (that
-    is a manual change); not once a clean check came after it (reconciled since).
-    """
-    if subject.relationship in (Relationship.VIOLATES_GUARDRAIL, Relationship.UNMANAGED):
-        return None
-    record = _last_apply(situation)
-    if record is None or record.outcome is None or record.outcome.value != "failed":
-        return None
-    if record not in _covering(subject, situation, None):
-        return None
-    ended = record.window.end or record.window.start
-    if any(event.eventTime > ended for event in events):
-        return None
-    if situation.clean_since is not None and situation.clean_since > ended:
-        return None
-    return record
-
-
-def _actor(event: AuditEvent) -> AuditActor:
-    return AuditActor(
-        eventId=event.eventId,
-        eventTime=event.eventTime,
-        eventName=event.eventName,
-        actorArn=event.actorArn,
-        roleArn=event.roleArn,
-    )
 
 
 # --- the decision ---------------------------------------------------------------------------
@@ -415,7 +137,7 @@ def _classify(
     situation: Situation,
     effective: Sequence[ChangedField],
     events: Sequence[AuditEvent],
-    trail: _Trail,
+    trail: Trail,
 ) -> _Class:
     rel = subject.relationship
     settings = situation.settings
@@ -429,9 +151,9 @@ def _classify(
         )
     if rel in RUNTIME_CHANGES:
         for event in reversed(events):
-            if not arn_matches(settings.breakGlassRoles, event):
+            if not actor_matches(event, settings.breakGlassRoles):
                 continue
-            for record in _covering(subject, situation, event.eventTime):
+            for record in covering_records(subject, situation, event.eventTime):
                 if not record.breakGlass:
                     continue
                 deadline = record.reconcileBy or event.eventTime + timedelta(
@@ -462,10 +184,10 @@ def _classify(
         )
     if (
         rel in RUNTIME_CHANGES - {Relationship.MISSING_IN_ACTUAL, Relationship.UNMANAGED}
-        and subject.resource_type in _SECRET_TYPES
+        and subject.resource_type in SECRET_RESOURCE_TYPES
         and effective
-        and all(_top(f.pointer) in SECRET_VERSION_FIELDS | SECRET_VALUE_FIELDS for f in effective)
-        and any(_top(f.pointer) in SECRET_VERSION_FIELDS for f in effective)
+        and all(_top(f.pointer) in _SECRET_FIELDS for f in effective)
+        and any(_top(f.pointer) in SECRET_VERSION_ATTRIBUTES for f in effective)
     ):
         return _Class(
             DriftClass.SECRET_DELIVERY_DRIFT,
@@ -503,7 +225,7 @@ def _classify(
             + ", ".join(c.address for c in plain_data)
             + "), not this stack's code",
         )
-    failed = _failed_apply(subject, situation, events)
+    failed = failed_apply(subject, situation, events)
     if rel is Relationship.DESIRED_NE_RECORDED and failed is None:
         return _Class(DriftClass.PENDING_APPLY, "this stack's code changed and was not applied")
     if failed is not None:
@@ -527,7 +249,7 @@ def _classify(
     # The change's time when the audit trail knows it; otherwise any approving record
     # opened before now (an approved change does not expire with the audit window).
     at = events[-1].eventTime if events else None
-    for record in _covering(subject, situation, at):
+    for record in covering_records(subject, situation, at):
         if record.acceptsRuntime and record.window.start <= situation.now:
             approvers = ", ".join(record.approvers) or "nobody named"
             trail.add(
@@ -614,7 +336,7 @@ def _auto_heal(
     domain: Domain,
     effective: Sequence[ChangedField],
     situation: Situation,
-    trail: _Trail,
+    trail: Trail,
 ) -> bool:
     facts = situation.facts
     if not row_allows or action is not Action.REVERT or facts is None or not facts.auto_heal:
@@ -639,14 +361,14 @@ def _auto_heal(
 
 def judge(subject: Subject, situation: Situation) -> Verdict:
     """Classify one subject. Deterministic: same inputs, same verdict."""
-    trail = _Trail()
+    trail = Trail()
     domain = domain_of(subject.resource_type)
     fields = annotate_fields(subject, situation, trail)
     effective = [f for f in fields if f.ignoredBy is None]
     suppressed = bool(fields) and not effective
     # With every field ignored, classify on all of them (to show what it would be).
     basis = effective or list(fields)
-    events = _manual_events(subject, situation)
+    events = manual_events(subject, situation)
     for event in events:
         trail.add(
             EvidenceKind.AUDIT,
@@ -662,14 +384,14 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
             f"the live resource violates it: {guardrail.description} "
             f"(in effect since {guardrail.effectiveDate})",
         )
-    last_apply = _last_apply(situation)
-    if last_apply is not None:
-        outcome = last_apply.outcome.value if last_apply.outcome else "outcome not recorded"
+    latest_apply = last_apply(situation)
+    if latest_apply is not None:
+        outcome = latest_apply.outcome.value if latest_apply.outcome else "outcome not recorded"
         trail.add(
             EvidenceKind.CHANGE,
-            last_apply.id,
+            latest_apply.id,
             f"the stack's last recorded apply ({outcome})",
-            last_apply.window.start,
+            latest_apply.window.start,
         )
     decided = _classify(subject, situation, basis, events, trail)
     risk = _risk_for(decided, subject, domain, situation)
@@ -733,40 +455,7 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
         fields=fields,
         suppressed=suppressed,
         deadline=decided.deadline,
-        actors=tuple(_actor(e) for e in events),
+        actors=tuple(audit_actor(e) for e in events),
         change_records=decided.records,
         evidence=tuple(trail.evidence),
     )
-
-
-def guardrail_by_id(policies: PolicySet, guardrail_id: str) -> Guardrail:
-    for guardrail in policies.guardrails:
-        if guardrail.id == guardrail_id:
-            return guardrail
-    raise KeyError(guardrail_id)
-
-
-def violated_guardrails(
-    resource_type: str, attributes: Any, policies: PolicySet, now: datetime
-) -> tuple[str, ...]:
-    """Ids of the guardrails in effect today that ``attributes`` (the live value) violate."""
-    return tuple(
-        g.id
-        for g in policies.guardrails
-        if g.resourceType == resource_type and g.in_effect(now.date()) and g.violated_by(attributes)
-    )
-
-
-GUARDRAIL_VALUE_LIMIT = 400
-
-
-def guardrail_field(guardrail: Guardrail, attributes: Any) -> ChangedField:
-    """The field a guardrail finding shows: the rule's path and only the values that
-    violate it (the matching list elements, not the resource), cut to a few hundred
-    characters. The attributes are already redacted."""
-    culprits = guardrail.rule.culprits(attributes)
-    shown: Any = culprits[0] if len(culprits) == 1 else culprits
-    text = json.dumps(shown, sort_keys=True, default=str)
-    if len(text) > GUARDRAIL_VALUE_LIMIT:
-        shown = text[: GUARDRAIL_VALUE_LIMIT - 1] + "…"
-    return ChangedField(pointer=guardrail.rule.path, after=shown)

@@ -37,7 +37,6 @@ from typing import Any
 
 from iacdrift.core.normalize import (
     Part,
-    canonical_json,
     default_for,
     is_set_attribute,
     normalize,
@@ -45,6 +44,7 @@ from iacdrift.core.normalize import (
 )
 from iacdrift.core.redact import contains_marker
 from iacdrift.models.finding import ChangedField
+from iacdrift.primitives.canonical import canonical_json
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,36 +8,30 @@ verdict and writes the :class:`~iacdrift.models.finding.Finding`.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from iacdrift.core.decide import (
-    Situation,
-    StackFacts,
-    Subject,
-    Verdict,
-    guardrail_by_id,
-    guardrail_field,
-    judge,
-    violated_guardrails,
-)
+from iacdrift.core.decide import Verdict, judge
+from iacdrift.core.guardrails import guardrail_by_id, guardrail_field, violated_guardrails
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import DataChange, LiveResource, depends_on_changed
 from iacdrift.core.redact import is_marker
 from iacdrift.core.risk import domain_of
+from iacdrift.core.subject import Situation, StackFacts, Subject
 from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
     QUIET_CLASSES,
     ChangedField,
     Counts,
+    DriftClass,
     Finding,
     Plane,
     Relationship,
     StackStatus,
 )
 from iacdrift.primitives.address import config_address
+from iacdrift.primitives.canonical import canonical_json
 
 __all__ = ["StackFacts", "StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
 
@@ -56,7 +50,8 @@ def finding_id(
         relationship,
         [[f.pointer, f.before, f.after] for f in sorted(fields, key=lambda f: f.pointer)],
     ]
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    # ASCII escapes and str() for non-JSON values: the ids published so far hash this text.
+    canonical = canonical_json(body, ensure_ascii=True, default=str)
     return "drift-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
@@ -244,8 +239,10 @@ def status_and_counts(findings: Sequence[Finding], resources: int) -> tuple[Stac
     counts = Counts(
         findings=len(findings),
         drifted=drifted,
-        noise=sum(1 for f in findings if f.driftClass.value == "PROVIDER_READ_NOISE"),
-        controllerOwned=sum(1 for f in findings if f.driftClass.value == "CONTROLLER_OWNED_DRIFT"),
+        noise=sum(1 for f in findings if f.driftClass is DriftClass.PROVIDER_READ_NOISE),
+        controllerOwned=sum(
+            1 for f in findings if f.driftClass is DriftClass.CONTROLLER_OWNED_DRIFT
+        ),
         resources=resources,
     )
     return (StackStatus.DRIFTED if drifted else StackStatus.CLEAN), counts

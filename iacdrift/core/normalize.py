@@ -37,6 +37,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from iacdrift.primitives.canonical import canonical_json
+
 Part = str | int
 
 # Wildcard for "any position in a list" in the tables below.
@@ -229,11 +231,6 @@ _IAM_LIST_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource"})
 _IAM_PRINCIPAL_KEYS = frozenset({"Principal", "NotPrincipal"})
 # AWS: "If you do not include a Version element, the value defaults to 2008-10-17."
 IAM_DEFAULT_VERSION = "2008-10-17"
-
-
-def canonical_json(value: Any) -> str:
-    """Canonical JSON text: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _pattern(parts: Sequence[Part]) -> tuple[str, ...]:

@@ -79,11 +79,12 @@ from iacdrift.core.diff import (
     to_fields,
     value_at,
 )
-from iacdrift.core.normalize import Part, canonical_json, default_for, set_root
+from iacdrift.core.normalize import Part, default_for, set_root
 from iacdrift.core.redact import is_marker, redact
 from iacdrift.core.terraform_json import PlanView, ResourceEntry
 from iacdrift.models.finding import ChangedField, Plane, Relationship
 from iacdrift.primitives.address import config_address
+from iacdrift.primitives.canonical import canonical_json
 
 UNKNOWN_VALUE = "(known after apply)"
 EXISTS = "(exists)"

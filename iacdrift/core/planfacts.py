@@ -23,18 +23,13 @@ from typing import Any
 
 from iacdrift.core.normalize import normalize
 from iacdrift.core.redact import fingerprint, redact
+from iacdrift.core.resource_types import (
+    IDENTITY_ATTRIBUTES,
+    SECRET_DATA_SOURCES,
+    SECRET_VERSION_ATTRIBUTES,
+)
 from iacdrift.core.terraform_json import PlanView
 from iacdrift.primitives.address import config_address
-
-# Attributes naming an object in its provider: equal values on a destroy and a
-# create of the same type mean the same object under a new address.
-IDENTITY_ATTRIBUTES: tuple[str, ...] = ("bucket", "name", "role", "function_name", "arn")
-
-# Data sources whose change is a secret delivery (judged on versions, never values).
-SECRET_DATA_SOURCES: frozenset[str] = frozenset(
-    {"aws_secretsmanager_secret_version", "aws_ssm_parameter", "aws_kms_secrets"}
-)
-_VERSION_ATTRIBUTES: tuple[str, ...] = ("version_id", "version", "version_stages")
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,7 @@ def _comparable(type_name: str, attributes: Any) -> Any:
 def _version(attributes: Any) -> str | None:
     if not isinstance(attributes, Mapping):
         return None
-    for key in _VERSION_ATTRIBUTES:
+    for key in SECRET_VERSION_ATTRIBUTES:
         value = attributes.get(key)
         if isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)

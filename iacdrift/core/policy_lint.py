@@ -27,6 +27,8 @@ decision row allowing auto-heal for one of those        error     same
 decision row or route that can never match             warning   dead text that misleads
 =====================================================  ========  ==============================
 
+Critical fields are the catalogue's (``core.resource_types.CRITICAL_FIELDS``).
+
 "Covers" is prefix either way with ``*`` matching any segment: ignoring
 ``/ingress`` hides ``/ingress/0/cidr_blocks``, and ignoring
 ``/ingress/*/cidr_blocks`` hides part of the ingress rules. Rule A shadows rule B
@@ -37,14 +39,12 @@ reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, timedelta
-from enum import StrEnum
 
+from iacdrift.core.resource_types import CRITICAL_FIELDS, FieldCategory
 from iacdrift.core.risk import NEVER_AUTO_HEAL, domain_of
 from iacdrift.models.finding import Domain
 from iacdrift.models.policy import (
-    WILDCARD,
     AutoHealPolicy,
     DecisionMatch,
     DecisionTable,
@@ -56,6 +56,9 @@ from iacdrift.models.policy import (
     PolicySource,
     Route,
     Severity,
+)
+from iacdrift.primitives.pointer import (
+    WILDCARD,
     pointer_covers,
     pointer_segments,
     pointers_overlap,
@@ -63,212 +66,6 @@ from iacdrift.models.policy import (
 
 # An expiry further ahead than this is "effectively permanent".
 MAX_EXPIRY = timedelta(days=366)
-
-
-class FieldCategory(StrEnum):
-    """The questions of the ignore-rule review checklist (design text, section 14.1)."""
-
-    IDENTITY = "identity"
-    IMAGE = "image"
-    NETWORK = "network"
-    PRIVILEGE = "privilege"
-    PERSISTENCE = "persistence"
-    COMMAND_EXECUTION = "command-execution"
-
-
-_I = FieldCategory.IDENTITY
-_IMG = FieldCategory.IMAGE
-_N = FieldCategory.NETWORK
-_P = FieldCategory.PRIVILEGE
-_S = FieldCategory.PERSISTENCE
-_X = FieldCategory.COMMAND_EXECUTION
-
-# Per resource type: the attributes whose drift must stay visible. Attribute names
-# are the AWS provider's (v3 to v5); a type that is not listed has none.
-CRITICAL_FIELDS: Mapping[str, Mapping[str, FieldCategory]] = {
-    # network exposure
-    "aws_security_group": {"/ingress": _N, "/egress": _N, "/vpc_id": _N},
-    "aws_security_group_rule": {
-        "/type": _N,
-        "/cidr_blocks": _N,
-        "/ipv6_cidr_blocks": _N,
-        "/prefix_list_ids": _N,
-        "/source_security_group_id": _N,
-        "/self": _N,
-        "/from_port": _N,
-        "/to_port": _N,
-        "/protocol": _N,
-        "/security_group_id": _N,
-    },
-    "aws_vpc_security_group_ingress_rule": {
-        "/cidr_ipv4": _N,
-        "/cidr_ipv6": _N,
-        "/prefix_list_id": _N,
-        "/referenced_security_group_id": _N,
-        "/from_port": _N,
-        "/to_port": _N,
-        "/ip_protocol": _N,
-    },
-    "aws_vpc_security_group_egress_rule": {
-        "/cidr_ipv4": _N,
-        "/cidr_ipv6": _N,
-        "/prefix_list_id": _N,
-        "/referenced_security_group_id": _N,
-        "/from_port": _N,
-        "/to_port": _N,
-        "/ip_protocol": _N,
-    },
-    "aws_network_acl": {"/ingress": _N, "/egress": _N, "/subnet_ids": _N},
-    "aws_network_acl_rule": {
-        "/cidr_block": _N,
-        "/ipv6_cidr_block": _N,
-        "/rule_action": _N,
-        "/egress": _N,
-        "/from_port": _N,
-        "/to_port": _N,
-        "/protocol": _N,
-    },
-    "aws_route": {
-        "/destination_cidr_block": _N,
-        "/gateway_id": _N,
-        "/nat_gateway_id": _N,
-        "/transit_gateway_id": _N,
-        "/vpc_peering_connection_id": _N,
-        "/network_interface_id": _N,
-    },
-    "aws_route_table": {"/route": _N},
-    "aws_subnet": {"/map_public_ip_on_launch": _N, "/cidr_block": _N},
-    "aws_lb": {"/internal": _N, "/security_groups": _N, "/subnets": _N},
-    "aws_lb_listener": {"/default_action": _N, "/certificate_arn": _I, "/ssl_policy": _N},
-    "aws_vpc_endpoint": {"/policy": _P, "/security_group_ids": _N},
-    # identity and privilege
-    "aws_iam_role": {
-        "/assume_role_policy": _I,
-        "/managed_policy_arns": _P,
-        "/inline_policy": _P,
-        "/permissions_boundary": _P,
-    },
-    "aws_iam_policy": {"/policy": _P},
-    "aws_iam_role_policy": {"/policy": _P, "/role": _I},
-    "aws_iam_role_policy_attachment": {"/policy_arn": _P, "/role": _I},
-    "aws_iam_user": {"/permissions_boundary": _P},
-    "aws_iam_user_policy": {"/policy": _P, "/user": _I},
-    "aws_iam_user_policy_attachment": {"/policy_arn": _P, "/user": _I},
-    "aws_iam_group_policy": {"/policy": _P, "/group": _I},
-    "aws_iam_group_policy_attachment": {"/policy_arn": _P, "/group": _I},
-    "aws_iam_group_membership": {"/users": _I, "/group": _I},
-    "aws_iam_policy_attachment": {"/policy_arn": _P, "/roles": _I, "/users": _I, "/groups": _I},
-    "aws_iam_instance_profile": {"/role": _I},
-    "aws_iam_openid_connect_provider": {"/client_id_list": _I, "/thumbprint_list": _I, "/url": _I},
-    "aws_lambda_permission": {"/principal": _P, "/source_arn": _P, "/action": _P},
-    "aws_kms_key": {"/policy": _P, "/deletion_window_in_days": _S, "/is_enabled": _S},
-    "aws_secretsmanager_secret": {"/policy": _P, "/kms_key_id": _P, "/recovery_window_in_days": _S},
-    "aws_sns_topic": {"/policy": _P},
-    "aws_sqs_queue": {"/policy": _P},
-    "aws_ecr_repository": {"/image_tag_mutability": _IMG},
-    "aws_ecr_repository_policy": {"/policy": _P},
-    # storage
-    "aws_s3_bucket": {
-        "/policy": _P,
-        "/acl": _P,
-        "/grant": _P,
-        "/website": _N,
-        "/versioning": _S,
-        "/lifecycle_rule": _S,
-        "/object_lock_configuration": _S,
-        "/replication_configuration": _S,
-        "/logging": _S,
-        "/server_side_encryption_configuration": _P,
-    },
-    "aws_s3_bucket_policy": {"/policy": _P},
-    "aws_s3_bucket_acl": {"/acl": _P, "/access_control_policy": _P},
-    "aws_s3_bucket_public_access_block": {
-        "/block_public_acls": _P,
-        "/block_public_policy": _P,
-        "/ignore_public_acls": _P,
-        "/restrict_public_buckets": _P,
-    },
-    "aws_s3_bucket_versioning": {"/versioning_configuration": _S},
-    "aws_s3_bucket_lifecycle_configuration": {"/rule": _S},
-    "aws_s3_bucket_object_lock_configuration": {"/rule": _S},
-    # compute: image, identity, command execution
-    "aws_instance": {
-        "/ami": _IMG,
-        "/user_data": _X,
-        "/user_data_base64": _X,
-        "/iam_instance_profile": _I,
-        "/vpc_security_group_ids": _N,
-        "/security_groups": _N,
-        "/subnet_id": _N,
-        "/associate_public_ip_address": _N,
-        "/metadata_options": _I,
-        "/launch_template": _IMG,
-    },
-    "aws_launch_template": {
-        "/image_id": _IMG,
-        "/user_data": _X,
-        "/iam_instance_profile": _I,
-        "/vpc_security_group_ids": _N,
-        "/network_interfaces": _N,
-        "/metadata_options": _I,
-    },
-    "aws_autoscaling_group": {
-        "/launch_template": _IMG,
-        "/launch_configuration": _IMG,
-        "/mixed_instances_policy": _IMG,
-        "/vpc_zone_identifier": _N,
-    },
-    "aws_lambda_function": {
-        "/image_uri": _IMG,
-        "/filename": _IMG,
-        "/s3_bucket": _IMG,
-        "/s3_key": _IMG,
-        "/s3_object_version": _IMG,
-        "/source_code_hash": _IMG,
-        "/role": _I,
-        "/handler": _X,
-        "/runtime": _X,
-        "/layers": _X,
-        "/environment": _X,
-        "/vpc_config": _N,
-    },
-    "aws_ecs_task_definition": {
-        "/container_definitions": _IMG,
-        "/task_role_arn": _I,
-        "/execution_role_arn": _I,
-    },
-    "aws_ecs_service": {"/task_definition": _IMG, "/network_configuration": _N},
-    "aws_eks_cluster": {"/role_arn": _I, "/vpc_config": _N, "/access_config": _I},
-    "aws_ssm_document": {"/content": _X},
-    "aws_ssm_association": {"/name": _X, "/parameters": _X, "/targets": _X},
-    "aws_cloudwatch_event_target": {"/arn": _X, "/input": _X, "/role_arn": _I},
-    # databases and audit
-    "aws_db_instance": {
-        "/publicly_accessible": _N,
-        "/vpc_security_group_ids": _N,
-        "/iam_database_authentication_enabled": _I,
-        "/username": _I,
-        "/deletion_protection": _S,
-        "/backup_retention_period": _S,
-        "/kms_key_id": _P,
-        "/engine_version": _IMG,
-    },
-    "aws_rds_cluster": {
-        "/vpc_security_group_ids": _N,
-        "/iam_database_authentication_enabled": _I,
-        "/master_username": _I,
-        "/deletion_protection": _S,
-        "/backup_retention_period": _S,
-        "/kms_key_id": _P,
-        "/engine_version": _IMG,
-    },
-    "aws_cloudtrail": {
-        "/enable_logging": _S,
-        "/s3_bucket_name": _S,
-        "/event_selector": _S,
-        "/is_multi_region_trail": _S,
-    },
-}
 
 
 def critical_overlaps(resource_type: str, path: str) -> list[tuple[str, FieldCategory]]:

@@ -22,52 +22,28 @@ covers, the whole value is redacted:
 * a leaf that is neither ``true``/``false`` nor a container (``null``, a string,
   a number).
 
-Independently of the mask, attributes in ALWAYS_SECRET are redacted: a provider
-bug or an old schema that forgets ``Sensitive: true`` must not leak them.
+Independently of the mask, attributes in ALWAYS_SECRET (the resource-type
+catalogue, core.resource_types) are redacted: a provider bug or an old schema that
+forgets ``Sensitive: true`` must not leak them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from collections.abc import Mapping
 from typing import Any
+
+from iacdrift.core.resource_types import ALWAYS_SECRET
+from iacdrift.primitives.canonical import canonical_json
 
 SENSITIVE_MARKER_PREFIX = "(sensitive:"
 _MARKER_SUFFIX = ")"
 _FINGERPRINT_HEX = 16
 
-# (resource type) -> top-level attributes that always hold a secret.
-# aws_ssm_parameter.value is secret only when type is SecureString, but the
-# type attribute can itself drift, so it is always redacted.
-ALWAYS_SECRET: Mapping[str, frozenset[str]] = {
-    "aws_secretsmanager_secret_version": frozenset({"secret_string", "secret_binary"}),
-    "aws_db_instance": frozenset({"password"}),
-    "aws_rds_cluster": frozenset({"master_password"}),
-    "aws_docdb_cluster": frozenset({"master_password"}),
-    "aws_neptune_cluster": frozenset({"master_password"}),
-    "aws_redshift_cluster": frozenset({"master_password"}),
-    "aws_elasticache_replication_group": frozenset({"auth_token"}),
-    "aws_iam_access_key": frozenset({"secret", "ses_smtp_password_v4", "encrypted_secret"}),
-    "aws_iam_user_login_profile": frozenset({"password", "encrypted_password"}),
-    "aws_ssm_parameter": frozenset({"value"}),
-    "aws_kms_ciphertext": frozenset({"plaintext"}),
-    "aws_mq_broker": frozenset({"user"}),
-    "aws_directory_service_directory": frozenset({"password"}),
-    "aws_db_proxy": frozenset({"auth"}),
-    # Not marked sensitive by the provider, yet where function secrets usually live.
-    "aws_lambda_function": frozenset({"environment"}),
-}
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
 
 def fingerprint(value: Any, *, salt: bytes) -> str:
     """First 16 hex digits of HMAC-SHA256(salt, canonical JSON of value)."""
-    digest = hmac.new(salt, _canonical(value).encode("utf-8"), hashlib.sha256).hexdigest()
+    digest = hmac.new(salt, canonical_json(value).encode("utf-8"), hashlib.sha256).hexdigest()
     return digest[:_FINGERPRINT_HEX]
 
 

@@ -1,5 +1,6 @@
 """Domains and base risk of a resource: the parts of classification that depend
-on the resource type and the stack alone. The class table is core.decide.
+on the resource type and the stack alone. The class table is core.decide; which
+domain a type belongs to is core.resource_types (the catalogue).
 
 IAM, network exposure, secrets and databases are never auto-healed.
 """
@@ -8,42 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from iacdrift.core.resource_types import DOMAIN_PREFIXES
 from iacdrift.models.finding import Domain, Risk
 
-_DOMAIN_PREFIXES: tuple[tuple[str, Domain], ...] = (
-    ("aws_iam_", Domain.IAM),
-    ("aws_security_group", Domain.NETWORK),
-    ("aws_vpc", Domain.NETWORK),
-    ("aws_subnet", Domain.NETWORK),
-    ("aws_route", Domain.NETWORK),
-    ("aws_network_acl", Domain.NETWORK),
-    ("aws_lb", Domain.NETWORK),
-    ("aws_alb", Domain.NETWORK),
-    ("aws_eip", Domain.NETWORK),
-    ("aws_nat_gateway", Domain.NETWORK),
-    ("aws_internet_gateway", Domain.NETWORK),
-    ("aws_secretsmanager_", Domain.SECRETS),
-    ("aws_kms_", Domain.SECRETS),
-    ("aws_ssm_parameter", Domain.SECRETS),
-    ("aws_acm_", Domain.SECRETS),
-    ("aws_db_", Domain.DATABASE),
-    ("aws_rds_", Domain.DATABASE),
-    ("aws_dynamodb_", Domain.DATABASE),
-    ("aws_elasticache_", Domain.DATABASE),
-    ("aws_instance", Domain.COMPUTE),
-    ("aws_launch_template", Domain.COMPUTE),
-    ("aws_autoscaling_", Domain.COMPUTE),
-    ("aws_lambda_", Domain.COMPUTE),
-    ("aws_ecs_", Domain.COMPUTE),
-    ("aws_eks_", Domain.COMPUTE),
-    ("aws_s3_", Domain.STORAGE),
-    ("aws_ebs_", Domain.STORAGE),
-    ("aws_efs_", Domain.STORAGE),
-    ("aws_budgets_", Domain.COST),
-    ("aws_cloudwatch_log_group", Domain.COST),
-)
-
 # Domains where a silent revert could destroy forensic context or stabilisation.
+# Risk policy is per domain; which types fall in a domain is the catalogue's.
 NEVER_AUTO_HEAL: frozenset[Domain] = frozenset(
     {Domain.IAM, Domain.NETWORK, Domain.SECRETS, Domain.DATABASE}
 )
@@ -61,7 +31,8 @@ _BASE_RISK: dict[Domain, Risk] = {
 
 
 def domain_of(resource_type: str) -> Domain:
-    for prefix, domain in _DOMAIN_PREFIXES:
+    """The domain of the first catalogue prefix ``resource_type`` starts with, else OTHER."""
+    for prefix, domain in DOMAIN_PREFIXES:
         if resource_type.startswith(prefix):
             return domain
     return Domain.OTHER

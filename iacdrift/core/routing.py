@@ -1,6 +1,7 @@
 """Alert routing and dedupe: findings + routes + the notification log -> deliveries.
 
-Pure: data in, data out. The caller passes ``now`` and the log; sending and
+Pure: data in, data out. The caller passes ``now`` and the log; what is sent
+(payloads, stdout lines) is :mod:`iacdrift.report.payloads`'s; sending and
 logging are :mod:`iacdrift.flows.notify`'s.
 
 Contract of :func:`plan`:
@@ -22,29 +23,27 @@ Contract of :func:`plan`:
 * Deterministic: deliveries are sorted by stack (unmanaged first), resourceRef,
   findingId, route order, target order; a findingId seen twice is routed once.
 
-No URL ever leaves this module: deliveries and payloads name targets only.
+No URL ever leaves this module: deliveries name targets only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from iacdrift.models.finding import CheckReport, Finding, Risk
+from iacdrift.models.finding import ANSWERED, CheckReport, Finding, Risk
 from iacdrift.models.notification import (
     Delivery,
     DeliveryReason,
     LoggedNotification,
     Priority,
-    WebhookPayload,
 )
-from iacdrift.models.policy import NotifyType, Route
-from iacdrift.models.run import ANSWERED, RunReport, RunSelection
+from iacdrift.models.policy import Route
+from iacdrift.models.run import RunReport, RunSelection
+from iacdrift.primitives.moments import as_utc, require_aware
 
 LogKey = tuple[str, str]  # (findingId, target name)
-SLACK_TEXT_LIMIT = 3000  # Slack refuses a section text longer than this
 
 
 @dataclass(frozen=True)
@@ -80,24 +79,13 @@ def is_page(finding: Finding) -> bool:
     return finding.alert and not finding.suppressed
 
 
-def _utc(moment: datetime) -> datetime:
-    # A deadline written without an offset is read as UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _require_aware(now: datetime) -> datetime:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError(f"now must be timezone-aware (UTC), got {now.isoformat()}")
-    return now.astimezone(UTC)
-
-
 def deadline_passed(finding: Finding, now: datetime) -> bool:
-    return finding.deadline is not None and _utc(finding.deadline) <= _require_aware(now)
+    return finding.deadline is not None and as_utc(finding.deadline) <= require_aware(now, "now")
 
 
 def sent_after_deadline(finding: Finding, sent_at: datetime) -> bool:
     """A notification at ``sent_at`` came at or after the finding's deadline."""
-    return finding.deadline is not None and _utc(sent_at) >= _utc(finding.deadline)
+    return finding.deadline is not None and as_utc(sent_at) >= as_utc(finding.deadline)
 
 
 def due_reason(
@@ -179,7 +167,7 @@ def plan(
     now: datetime,
 ) -> RoutingPlan:
     """Route every finding (see the module docstring for the contract)."""
-    now = _require_aware(now)
+    now = require_aware(now, "now")
     deliveries: list[Delivery] = []
     skipped = silenced = unrouted = not_alerting = 0
     for finding in unique_findings(findings):
@@ -243,7 +231,7 @@ def plan_deliveries(
 
 def logged(delivery: Delivery, finding: Finding, sent_at: datetime) -> LoggedNotification:
     """The log entry to record once ``delivery`` succeeded at ``sent_at``."""
-    sent_at = _require_aware(sent_at)
+    sent_at = require_aware(sent_at, "sent_at")
     return LoggedNotification(
         findingId=delivery.findingId,
         target=delivery.target,
@@ -296,85 +284,3 @@ def resolved_findings(
         if covered:
             gone.add(entry.findingId)
     return sorted(gone)
-
-
-# --- payloads --------------------------------------------------------------------
-
-
-def headline(delivery: Delivery, finding: Finding) -> str:
-    """One line: page or issue, risk, class, stack, resource and recommended action."""
-    kind = "PAGE" if delivery.page else f"issue ({delivery.priority.value})"
-    where = finding.stack or "unmanaged"
-    return (
-        f"{kind} {finding.risk.value} {finding.driftClass.value} in {where}: "
-        f"{finding.resourceRef}; action {finding.recommendedAction.value}"
-    )
-
-
-def stdout_line(delivery: Delivery, finding: Finding) -> str:
-    """What a stdout target prints for one delivery."""
-    return (
-        f"iacdrift [{delivery.reason.value}] {headline(delivery, finding)} "
-        f"(finding {finding.findingId}, route {delivery.routeId})"
-    )
-
-
-def _slack_escape(text: str) -> str:
-    # Slack's mrkdwn treats <...> as links and mentions; &, < and > must be escaped.
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped[:SLACK_TEXT_LIMIT]
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    # verbatim: no automatic links for URLs, channels or users in our text.
-    return {"type": "mrkdwn", "text": _slack_escape(text), "verbatim": True}
-
-
-def slack_payload(delivery: Delivery, finding: Finding) -> dict[str, Any]:
-    """A Slack-compatible incoming-webhook body: a headline, the reason, the context."""
-    title = headline(delivery, finding)
-    context = [
-        f"{delivery.reason.value}",
-        f"finding {finding.findingId}",
-        f"route {delivery.routeId}",
-        f"owner {finding.owner or 'unknown'}",
-    ]
-    if delivery.createIncident:
-        context.append("incident")
-    if delivery.createIssue:
-        context.append("issue")
-    if finding.deadline is not None:
-        context.append(f"reconcile by {_utc(finding.deadline).isoformat()}")
-    return {
-        "text": _slack_escape(f"iacdrift: {title}"),
-        "blocks": [
-            {"type": "section", "text": _mrkdwn(title)},
-            {"type": "section", "text": _mrkdwn(finding.reason)},
-            {"type": "context", "elements": [_mrkdwn(" | ".join(context))]},
-        ],
-    }
-
-
-def webhook_payload(delivery: Delivery, finding: Finding) -> WebhookPayload:
-    return WebhookPayload(
-        reason=delivery.reason,
-        page=delivery.page,
-        createIncident=delivery.createIncident,
-        createIssue=delivery.createIssue,
-        priority=delivery.priority,
-        routeId=delivery.routeId,
-        target=delivery.target,
-        finding=finding,
-    )
-
-
-def payload_for(delivery: Delivery, finding: Finding) -> dict[str, Any]:
-    """The JSON body for the delivery's target type (Slack's for slack, ours otherwise)."""
-    if delivery.findingId != finding.findingId:
-        raise ValueError(
-            f"{delivery.target}: delivery is for finding {delivery.findingId}, "
-            f"not {finding.findingId}"
-        )
-    if delivery.targetType is NotifyType.SLACK:
-        return slack_payload(delivery, finding)
-    return webhook_payload(delivery, finding).model_dump(mode="json")

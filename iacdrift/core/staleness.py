@@ -14,15 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-from iacdrift.core.schedule import is_due, parse_frequency
+from iacdrift.core.schedule import is_due
 from iacdrift.models.finding import LockHolder, StackResult, StackStatus
 from iacdrift.models.registry import DriftManagedUnit
 from iacdrift.models.run import StackStatusEntry
-
-
-def _require_aware(value: datetime, what: str) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (UTC), got {value.isoformat()}")
+from iacdrift.primitives.duration import parse_frequency
+from iacdrift.primitives.moments import require_aware
 
 
 def is_stale(frequency: str, last_success: datetime | None, now: datetime) -> bool:
@@ -50,13 +47,13 @@ def due_stacks(
     (never checked before everything else), then name. A stack missing from
     ``last_success`` was never checked.
     """
-    _require_aware(now, "now")
+    require_aware(now, "now")
     keyed: list[tuple[int, int, timedelta, str]] = []
     for unit in units:
         frequency = unit.spec.schedule.frequency
         success = last_success.get(unit.name)
         if success is not None:
-            _require_aware(success, f"last success of {unit.name}")
+            require_aware(success, f"last success of {unit.name}")
         if not is_due(frequency, success, now):
             continue
         late = overdue(frequency, success, now)
@@ -82,7 +79,7 @@ def stack_status_entry(
     or absent, whatever the last check said; otherwise the last check's status
     (so a failed check after a current success shows ERROR / LOCKED).
     """
-    _require_aware(now, "now")
+    require_aware(now, "now")
     spec = unit.spec
     frequency = spec.schedule.frequency
     stale = is_stale(frequency, last_success, now)

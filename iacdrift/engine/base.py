@@ -16,7 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from iacdrift.core.terraform_json import load_json
 from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info
 from iacdrift.engine.environment import build_child_env
 from iacdrift.engine.process import ProcessResult, ProcessTimeoutError, run_process
@@ -29,6 +28,7 @@ from iacdrift.errors import (
     TerraformFormatError,
     TerraformTimeoutError,
 )
+from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.outcomes import PlanOutcome as PlanOutcome
 
 
@@ -92,7 +92,7 @@ class PlanReading:
     plan: PlanRun
     plan_json: dict[str, Any]
     show_seconds: float
-    # The working copy was seeded, not initialised (flows/workbench.CheckedOut):
+    # The working copy was seeded, not initialised (flows/working_copy.CheckedOut):
     # whoever reads the recorded state confirms the plan read the same one.
     seeded: bool = False
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdrift.core import workdir_seed as seed
-from iacdrift.engine.workspace import locked_providers, parse_hcl
+from iacdrift.loaders.stack_hcl import locked_providers, parse_hcl
 
 log = logging.getLogger(__name__)
 

@@ -13,75 +13,16 @@ import hashlib
 import os
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
 
-import hcl2
-
-from iacdrift.core.hclvalues import unquote
+from iacdrift.loaders.stack_hcl import local_module_dirs
 
 # Never copied: Terraform's own scratch files and anything that can hold secrets.
 _SKIP_NAMES = {".terraform", ".git", "terraform.tfstate", "terraform.tfstate.backup"}
 _SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
-
-
-# Parsed HCL files by content: one run reads each stack's files for several purposes
-# (copy, provider requirements, desired plane, types) and python-hcl2 is slow, while
-# reading and hashing a file is not. Keyed by content, not by mtime (file times are
-# coarse: two writes within a few milliseconds can share one). Bounded; the parsed
-# dicts are shared, never mutate them.
-_PARSE_CACHE_SIZE = 2048
-_parsed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
-_parsed_lock = threading.Lock()
-
-
-def parse_hcl(path: Path) -> dict[str, Any]:
-    """One HCL file parsed by python-hcl2 (cached by content).
-
-    Raises OSError for an unreadable file and what python-hcl2 raises for a file it
-    cannot parse.
-    """
-    text = path.read_text(encoding="utf-8")
-    key = hashlib.sha256(text.encode("utf-8")).digest()
-    with _parsed_lock:
-        found = _parsed.get(key)
-        if found is not None:
-            _parsed.move_to_end(key)
-            return found
-    parsed: dict[str, Any] = hcl2.loads(text)
-    with _parsed_lock:
-        _parsed[key] = parsed
-        while len(_parsed) > _PARSE_CACHE_SIZE:
-            _parsed.popitem(last=False)
-    return parsed
-
-
-def local_module_dirs(module_dir: Path) -> set[Path]:
-    """Every local module directory a root module uses, transitively (resolved paths)."""
-    seen: set[Path] = set()
-    pending = [module_dir.resolve()]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for tf_file in sorted(current.glob("*.tf")):
-            try:
-                parsed = parse_hcl(tf_file)
-            except Exception:
-                # A file Terraform itself will reject: let init report it properly.
-                continue
-            for block in parsed.get("module", []):
-                for body in block.values():
-                    source = unquote(body.get("source")) if isinstance(body, dict) else None
-                    if source and source.startswith(("./", "../")):
-                        pending.append((current / source).resolve())
-    return seen
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
@@ -191,24 +132,6 @@ def write_cli_config(path: Path, *, plugin_cache_dir: Path, provider_mirror: Pat
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return path
-
-
-def locked_providers(workdir: Path) -> dict[str, str]:
-    """Provider source -> exact version, from the working copy's ``.terraform.lock.hcl``."""
-    path = workdir / ".terraform.lock.hcl"
-    if not path.exists():
-        return {}
-    try:
-        parsed = parse_hcl(path)
-    except Exception:
-        return {}
-    found: dict[str, str] = {}
-    for block in parsed.get("provider", []):
-        for source, body in block.items():
-            version = unquote(body.get("version")) if isinstance(body, dict) else None
-            if version:
-                found[unquote(source) or source] = version
-    return dict(sorted(found.items()))
 
 
 # --- persistent working directories ------------------------------------------------

@@ -19,34 +19,32 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iacdrift.aws import inventory
-from iacdrift.context import cloudtrail
+from iacdrift.aws import cloudtrail, inventory
+from iacdrift.clock import Clock, utc_now
 from iacdrift.core import findings as assemble
 from iacdrift.core import planfacts
 from iacdrift.core.planes import analyze, drift_view
+from iacdrift.core.routing import findings_of
 from iacdrift.core.samestate import disagreements
-from iacdrift.core.terraform_json import PlanView, StateView, load_json, read_plan, read_state
+from iacdrift.core.terraform_json import PlanView, StateView, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
 from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
 from iacdrift.flows.classification import Classifier, audit_reader
-from iacdrift.flows.workbench import (
-    CheckedOut,
-    StackRef,
-    Workbench,
-    checked_out,
-    requirement_key,
-    save_lock,
-    saved_lock,
-    saved_lock_path,
-)
-from iacdrift.loaders.hcl import read_configuration
+from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock, saved_lock_path
+from iacdrift.flows.saved_report import write_check_files
+from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
+from iacdrift.flows.working_copy import CheckedOut, checked_out
+from iacdrift.loaders.registry import load_project
+from iacdrift.loaders.stack_hcl import read_configuration
+from iacdrift.loaders.terraform_json import load_json
+from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER
 from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
     CheckReport,
@@ -57,14 +55,9 @@ from iacdrift.models.finding import (
     Timings,
 )
 from iacdrift.models.outcomes import PlanOutcome
+from iacdrift.store.history import HistoryStore, default_history_path
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -77,7 +70,7 @@ class CheckOptions:
     # A lock file to give a stack that has none (plugin-cache safety in runs).
     lock_file: str | None = None
     # A held state lock older than this is reported as stale (never force-unlocked).
-    stale_lock_after: timedelta = timedelta(hours=2)
+    stale_lock_after: timedelta = DEFAULT_STALE_LOCK_AFTER
     # Policies, change records and audit events (loaded once per check or run).
     classifier: Classifier | None = None
     # The last result of each stack from the run history (state-regression check).
@@ -443,3 +436,42 @@ def check(
         policyVersion=classifier.policies.version,
         expiredRules=classifier.expired_rules(generated),
     )
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What ``iacdrift check`` asks for."""
+
+    stacks: tuple[str, ...]  # registry names or stack directories
+    config_path: Path | None = None
+    registry_dir: Path | None = None
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    separate_refresh_only: bool = False
+    policies_dir: Path | None = None
+    # None: .iacdrift/history.sqlite under the project root.
+    history_file: Path | None = None
+    # Also write check.json and check.md here.
+    out_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    report: CheckReport
+    written: tuple[Path, ...] = ()  # the --out files
+
+
+def execute_check(request: CheckRequest, clock: Clock = utc_now) -> CheckOutcome:
+    """``iacdrift check``: check the stacks, keep the findings in the run history (for
+    ``iacdrift explain``) and write the ``--out`` files."""
+    project = load_project(request.config_path, request.registry_dir)
+    bench = Workbench.open(project, request.engine)
+    refs = [bench.stack(name) for name in request.stacks]
+    classifier = classifier_for(bench, clock(), policies_dir=request.policies_dir)
+    options = CheckOptions(
+        separate_refresh_only=request.separate_refresh_only, clock=clock, classifier=classifier
+    )
+    report = check(bench, refs, options)
+    with HistoryStore(request.history_file or default_history_path(project.root)) as history:
+        history.record_findings(None, findings_of(report))
+    written = write_check_files(request.out_dir, report) if request.out_dir else []
+    return CheckOutcome(report, tuple(written))

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from iacdrift.context import cloudtrail
-from iacdrift.core.decide import Situation, StackFacts, index_audit
-from iacdrift.errors import IacdriftError
+from iacdrift.core.attribution import index_audit
+from iacdrift.core.cloudtrail import unique_events
+from iacdrift.core.subject import Situation, StackFacts
+from iacdrift.errors import AuditLogError, IacdriftError
 from iacdrift.loaders.changes import load_change_records
+from iacdrift.loaders.cloudtrail import read_directory
 from iacdrift.loaders.policy import default_policy_dir, load_policies
 from iacdrift.loaders.registry import Project
 from iacdrift.models.context import AuditEvent, ChangeRecord, ContextSettings
@@ -156,11 +158,11 @@ def audit_reader(project: Project, read_bucket_with: BucketRead, now: datetime) 
         if source.directory is not None:
             directory = (project.root / source.directory).resolve()
             if not directory.is_dir():
-                raise cloudtrail.AuditLogError(
+                raise AuditLogError(
                     f"{source.directory}: audit log directory not found; create it or fix "
                     "context.auditLogs.directory in iacdrift.yaml"
                 )
-            return cloudtrail.read_directory(directory, since)
+            return read_directory(directory, since)
         assert source.bucket is not None
         events: list[AuditEvent] = []
         for account in accounts_of(project):
@@ -169,7 +171,7 @@ def audit_reader(project: Project, read_bucket_with: BucketRead, now: datetime) 
                     source.bucket, source.prefix, account, regions_of(project), since, now
                 )
             )
-        return cloudtrail.unique_events(events)
+        return unique_events(events)
 
     return read
 

@@ -1,7 +1,10 @@
 """Send planned deliveries: webhook, Slack-compatible webhook, JSONL file, stdout.
 
-Thin on purpose: :mod:`iacdrift.core.routing` decides what to send; this module does
-the I/O and logs each success in the :class:`~iacdrift.store.notifications.NotificationLog`.
+Thin on purpose: :mod:`iacdrift.core.routing` decides what to send and
+:mod:`iacdrift.report.payloads` what it says; this module does the I/O and logs each
+success in the :class:`~iacdrift.store.notifications.NotificationLog`. Two entry
+points: :func:`notify_run` (``iacdrift run``, after its checks) and
+:func:`route_saved_report` (``iacdrift route REPORT.json``).
 
 * webhook: POST :class:`~iacdrift.models.notification.WebhookPayload` JSON; slack:
   POST the Slack payload. A 2xx answer is success. Redirects are not followed
@@ -31,24 +34,27 @@ from urllib.parse import urlsplit
 import click
 
 from iacdrift import __version__
-from iacdrift.core.normalize import canonical_json
+from iacdrift.clock import Clock, utc_now
 from iacdrift.core.routing import (
     ResolutionScope,
     findings_of,
     logged,
-    payload_for,
     plan,
     resolved_findings,
     scope_of,
-    stdout_line,
     unique_findings,
 )
 from iacdrift.errors import ExecutionError
+from iacdrift.flows.saved_report import read_report
+from iacdrift.loaders.policy import default_policy_dir, load_policies
+from iacdrift.loaders.registry import Project
 from iacdrift.models.finding import CheckReport, Finding
 from iacdrift.models.notification import Delivery, DeliveryOutcome, NotificationReport
 from iacdrift.models.policy import NotifyTarget, NotifyType, PolicySet, Route
 from iacdrift.models.run import RunReport
-from iacdrift.store.notifications import NotificationLog
+from iacdrift.primitives.canonical import canonical_json
+from iacdrift.report.payloads import payload_for, stdout_line
+from iacdrift.store.notifications import NotificationLog, default_log_path
 
 DEFAULT_TIMEOUT = 5.0
 _BODY_SHOWN = 80  # characters of a refusing receiver's answer kept in the error
@@ -282,3 +288,52 @@ def route_report(
         timeout=timeout,
         echo=echo,
     )
+
+
+def notify_run(
+    report: RunReport,
+    project: Project,
+    *,
+    policies_dir: Path | None = None,
+    log_path: Path | None = None,
+    echo: Callable[[str], None] = click.echo,
+) -> NotificationReport | None:
+    """Route a run's findings by the project's Route policies, at the run's end; None when
+    there are no routes. A failed delivery is in the outcomes and retried next run."""
+    policies = load_policies(
+        policies_dir or default_policy_dir(project.root),
+        cwd=project.root,
+        missing_ok=policies_dir is None,
+    )
+    if not policies.routes:
+        return None
+    with NotificationLog(log_path or default_log_path(project.root)) as log:
+        return route_report(report, policies, log, report.finishedAt, project.root, echo=echo)
+
+
+def route_saved_report(
+    report_path: Path,
+    *,
+    config_path: Path | None = None,
+    policies_dir: Path | None = None,
+    log_path: Path | None = None,
+    dry_run: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    clock: Clock = utc_now,
+) -> NotificationReport:
+    """``iacdrift route``: route a saved run or check report now.
+
+    The project root is the settings file's directory (the current directory without
+    ``config_path``); policies and the log default to ``policies/`` and
+    ``.iacdrift/notifications.sqlite`` there. A dry run sends nothing and writes no
+    log (without one, it dedupes against an empty log).
+    """
+    cwd = Path.cwd()
+    root = (cwd / config_path).resolve().parent if config_path is not None else cwd
+    report = read_report(report_path)
+    policies = load_policies(policies_dir if policies_dir is not None else default_policy_dir(root))
+    path = log_path if log_path is not None else default_log_path(root)
+    now = clock()
+    log = NotificationLog.in_memory() if dry_run and not path.exists() else NotificationLog(path)
+    with log:
+        return route_report(report, policies, log, now, root, send=not dry_run, timeout=timeout)

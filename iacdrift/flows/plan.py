@@ -7,7 +7,8 @@ from typing import Any
 
 from iacdrift.engine.base import EngineVersion
 from iacdrift.errors import TerraformFormatError
-from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.flows.workbench import Workbench
+from iacdrift.flows.working_copy import prepared
 from iacdrift.models.outcomes import PlanOutcome
 
 

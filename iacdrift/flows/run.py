@@ -22,14 +22,18 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+import click
 
 from iacdrift import locking
 from iacdrift.aws import inventory
+from iacdrift.clock import Clock, utc_now
 from iacdrift.core import findings as assemble
 from iacdrift.core.resilience import (
     Backoff,
@@ -39,7 +43,6 @@ from iacdrift.core.resilience import (
     is_transient,
 )
 from iacdrift.core.routing import findings_of
-from iacdrift.core.schedule import parse_duration
 from iacdrift.core.staleness import due_stacks
 from iacdrift.core.unmanaged import find_unmanaged
 from iacdrift.engine.workspace import prune_copies, slot_name
@@ -49,22 +52,20 @@ from iacdrift.flows.check import (
     check_stack,
     classifier_for,
     recorded_ids_of_estate,
-    utc_now,
 )
 from iacdrift.flows.classification import Classifier
-from iacdrift.flows.workbench import (
-    StackRef,
-    Workbench,
-    learn_from_init,
-    prepared,
-    requirement_key,
-    save_lock,
-    saved_lock_path,
-)
-from iacdrift.loaders.hcl import read_configuration
+from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock_path
+from iacdrift.flows.notify import notify_run
+from iacdrift.flows.saved_report import write_run_files
+from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
+from iacdrift.flows.working_copy import learn_from_init, prepared
+from iacdrift.loaders.registry import load_project
+from iacdrift.loaders.stack_hcl import read_configuration
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
-from iacdrift.models.run import RunReport, SkippedStack, WarmUp
-from iacdrift.store.history import HistoryStore
+from iacdrift.models.notification import NotificationReport
+from iacdrift.models.run import RunReport, RunSelection, SkippedStack, WarmUp
+from iacdrift.primitives.duration import parse_duration
+from iacdrift.store.history import HistoryStore, default_history_path
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,14 @@ def _no_progress(stack: str, result: StackResult | None, done: int, total: int) 
     pass
 
 
+@contextmanager
+def _silent() -> Iterator[Progress]:
+    yield _no_progress
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    selection: str = "due"  # "all" | "due" | "named"
+    selection: RunSelection = RunSelection.DUE
     names: tuple[str, ...] = ()
     max_parallel: int = 2
     separate_refresh_only: bool = False
@@ -88,7 +94,7 @@ class RunOptions:
     starts_per_second: float = 4.0
     backoff: Backoff = field(default_factory=Backoff)
     breaker_threshold: int = 3
-    clock: Callable[[], datetime] = utc_now
+    clock: Clock = utc_now
     # Policies, change records, audit events: loaded once at the start of the run.
     classifier: Classifier | None = None
     policies_dir: Path | None = None
@@ -97,13 +103,13 @@ class RunOptions:
 def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
     """The stacks of this run, critical tiers first."""
     project = bench.project
-    if options.selection == "named":
+    if options.selection is RunSelection.NAMED:
         names = list(dict.fromkeys(options.names))
         for name in names:
             project.get(name)  # unknown names fail before anything runs
     else:
         units = [s.unit for s in project.stacks]
-        if options.selection == "due":
+        if options.selection is RunSelection.DUE:
             last = {s.name: history.last_success(s.name) for s in project.stacks}
             names = due_stacks(units, last, options.clock())
         else:
@@ -424,7 +430,69 @@ def _managed_types(ref: StackRef) -> set[str]:
     return set(read_configuration(ref.directory).resource_types)
 
 
-def history_path(bench: Workbench, explicit: Path | None) -> Path:
-    if explicit is not None:
-        return explicit
-    return bench.project.resolve_path(".iacdrift/history.sqlite")
+@dataclass(frozen=True)
+class RunRequest:
+    """What ``iacdrift run`` asks for."""
+
+    config_path: Path | None = None
+    registry_dir: Path | None = None
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    selection: RunSelection = RunSelection.DUE
+    names: tuple[str, ...] = ()  # with RunSelection.NAMED
+    max_parallel: int = 2
+    separate_refresh_only: bool = False
+    policies_dir: Path | None = None
+    # None: .iacdrift/history.sqlite under the project root.
+    history_file: Path | None = None
+    # Also write run.json, run.md and run.txt here.
+    out_dir: Path | None = None
+    # Route the findings (deduplicated against the notification log).
+    notify: bool = True
+    # None: .iacdrift/notifications.sqlite under the project root.
+    notification_log: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    report: RunReport
+    # None: not asked to notify, or no Route policies.
+    notifications: NotificationReport | None = None
+    written: tuple[Path, ...] = ()  # the --out files
+
+
+def execute_run(
+    request: RunRequest,
+    display: Callable[[], AbstractContextManager[Progress]] = _silent,
+    *,
+    echo: Callable[[str], None] = click.echo,
+) -> RunOutcome:
+    """``iacdrift run``: check the selected stacks (:func:`run`, recorded in the run
+    history), route the findings, then write the ``--out`` files.
+
+    ``display`` is entered while the stacks are checked (not while notifying) and
+    yields what hears of each stack as it finishes; ``echo`` prints for stdout
+    notification targets.
+    """
+    project = load_project(request.config_path, request.registry_dir)
+    bench = Workbench.open(project, request.engine)
+    options = RunOptions(
+        selection=request.selection,
+        names=request.names,
+        max_parallel=request.max_parallel,
+        separate_refresh_only=request.separate_refresh_only,
+        policies_dir=request.policies_dir,
+    )
+    history_file = request.history_file or default_history_path(project.root)
+    with HistoryStore(history_file) as history, display() as progress:
+        report = run(bench, options, history, progress)
+    notifications = None
+    if request.notify:
+        notifications = notify_run(
+            report,
+            project,
+            policies_dir=request.policies_dir,
+            log_path=request.notification_log,
+            echo=echo,
+        )
+    written = write_run_files(request.out_dir, report) if request.out_dir else []
+    return RunOutcome(report, notifications, tuple(written))

@@ -10,29 +10,33 @@ from __future__ import annotations
 import secrets as secrets_module
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from iacdrift.aws import inventory
-from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
+from iacdrift.aws.out_of_band import OutOfBand
+from iacdrift.aws.provisioning import AccountBootstrap, bootstrap_account
+from iacdrift.aws.session import Target
 from iacdrift.aws.sts import session_name
+from iacdrift.clock import Clock, utc_now
 from iacdrift.core.ordering import dependency_order
-from iacdrift.core.terraform_json import load_json, read_state
+from iacdrift.core.terraform_json import read_state
 from iacdrift.credentials import DEFAULT_AUDIENCE, INVENTORY
 from iacdrift.errors import InputError, RefusedError, SandboxError, UnknownStackError
-from iacdrift.flows.workbench import Workbench, new_run_id, prepared
-from iacdrift.loaders.hcl import read_configuration, remote_state_reads
+from iacdrift.flows.workbench import Workbench, new_run_id
+from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project
+from iacdrift.loaders.stack_hcl import read_configuration, remote_state_reads
+from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.context import ChangeRecord
 from iacdrift.models.registry import CloudTarget
 from iacdrift.sandbox import cloudtrail, iam, scenarios
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens
+from iacdrift.sandbox.identity import sandbox_credentials
 from iacdrift.sandbox.mirror import build_mirror
 
 Progress = Callable[[str], None]
@@ -56,59 +60,23 @@ def sandbox_dir(project: Project) -> Path:
     return project.resolve_path(project.settings.cloud.sandboxDir)
 
 
-def sandbox_credentials() -> AwsCredentials:
-    return AwsCredentials(srv.ACCESS_KEY_ID, srv.SECRET_ACCESS_KEY, source="sandbox")
-
-
 def _bootstrap_account(state: srv.SandboxState) -> None:
     """What exists in the account before any stack: the state bucket (versioned),
     the DynamoDB lock table, the database team's secret that prod-payments
     reads, corporate IT's office prefix list that prod-network reads, and the
     CloudTrail log bucket that `sandbox drift` delivers records to. Idempotent."""
-    target = Target(state.region, state.endpoint_url)
-    creds = sandbox_credentials()
-    try:
-        s3 = client("s3", creds, target)
-        existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-        if state.stateBucket not in existing:
-            s3.create_bucket(Bucket=state.stateBucket)
-            s3.put_bucket_versioning(
-                Bucket=state.stateBucket, VersioningConfiguration={"Status": "Enabled"}
-            )
-        dynamodb = client("dynamodb", creds, target)
-        if state.lockTable not in dynamodb.list_tables().get("TableNames", []):
-            dynamodb.create_table(
-                TableName=state.lockTable,
-                KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        secrets = client("secretsmanager", creds, target)
-        listed = secrets.list_secrets(
-            Filters=[{"Key": "name", "Values": [srv.BOOTSTRAP_SECRET]}]
-        ).get("SecretList", [])
-        if not any(item.get("Name") == srv.BOOTSTRAP_SECRET for item in listed):
-            # A fresh random value per sandbox: nothing real, but it must never leak.
-            secrets.create_secret(
-                Name=srv.BOOTSTRAP_SECRET, SecretString=secrets_module.token_urlsafe(24)
-            )
-        ec2 = client("ec2", creds, target)
-        lists = ec2.describe_managed_prefix_lists(
-            Filters=[{"Name": "prefix-list-name", "Values": [scenarios.OFFICE_PREFIX_LIST]}]
-        ).get("PrefixLists", [])
-        if not lists:
-            ec2.create_managed_prefix_list(
-                PrefixListName=scenarios.OFFICE_PREFIX_LIST,
-                AddressFamily="IPv4",
-                MaxEntries=scenarios.OFFICE_PREFIX_LIST_MAX_ENTRIES,
-                Entries=[
-                    {"Cidr": cidr, "Description": description}
-                    for cidr, description in scenarios.OFFICE_NETWORKS
-                ],
-            )
-        cloudtrail.ensure_log_bucket(creds, target)
-    except (BotoCoreError, ClientError) as exc:
-        raise describe_cloud_error(exc, "bootstrapping the sandbox account", target) from exc
+    account = AccountBootstrap(
+        state_bucket=state.stateBucket,
+        lock_table=state.lockTable,
+        secret_name=srv.BOOTSTRAP_SECRET,
+        # A fresh random value per sandbox: nothing real, but it must never leak.
+        secret_value=secrets_module.token_urlsafe(24),
+        prefix_list_name=scenarios.OFFICE_PREFIX_LIST,
+        prefix_list_max_entries=scenarios.OFFICE_PREFIX_LIST_MAX_ENTRIES,
+        prefix_list_entries=scenarios.OFFICE_NETWORKS,
+        log_bucket=cloudtrail.LOG_BUCKET,
+    )
+    bootstrap_account(account, sandbox_credentials(), Target(state.region, state.endpoint_url))
 
 
 def estate_order(project: Project) -> list[str]:
@@ -137,7 +105,7 @@ def up(project: Project, *, apply: bool = True, progress: Progress = _quiet) -> 
         pid, port = srv.start_server(directory)
         mirror = build_mirror(directory / "mirror")
         state = srv.SandboxState(
-            pid=pid, port=port, startedAt=srv.now(), providerMirror=str(mirror.resolve())
+            pid=pid, port=port, startedAt=utc_now(), providerMirror=str(mirror.resolve())
         )
         started = True
         srv.save_state(directory, state)
@@ -312,6 +280,28 @@ CHANGE_RECORD_HEADER = "# Filed by `iacdrift sandbox drift` (sandbox scenario).\
 
 
 @dataclass(frozen=True)
+class ScenarioSummary:
+    """One drift scenario, as `sandbox drift --list` shows it."""
+
+    name: str
+    stack: str | None
+    summary: str
+    actor: str
+    pipeline_stack: str | None
+    writes: str
+
+
+def scenario_list() -> list[ScenarioSummary]:
+    """Every drift scenario, sorted by name."""
+    return [
+        ScenarioSummary(
+            name, item.stack, item.summary, item.actor, item.pipeline_stack, item.writes()
+        )
+        for name, item in sorted(scenarios.SCENARIOS.items())
+    ]
+
+
+@dataclass(frozen=True)
 class DriftReport:
     """What `sandbox drift` did: the change, who it was made as, and what it wrote."""
 
@@ -396,7 +386,7 @@ def drift(
     name: str,
     *,
     actor: str | None = None,
-    clock: Callable[[], datetime] = srv.now,
+    clock: Clock = utc_now,
 ) -> DriftReport:
     """Make one scenario's change in the running sandbox, as ``actor`` (default: the
     scenario's); deliver its CloudTrail records to the log bucket and file its
@@ -435,7 +425,7 @@ def drift(
     target = Target(state.region, state.endpoint_url)
     credentials = sandbox_credentials()
     run = scenarios.ScenarioRun(
-        clients=lambda service: client(service, credentials, target),
+        cloud=OutOfBand(credentials, target, f"scenario {name}"),
         actor=who,
         clock=clock,
         region=state.region,
@@ -443,8 +433,6 @@ def drift(
     )
     try:
         done = scenario.inject(run)
-    except (BotoCoreError, ClientError) as exc:
-        raise describe_cloud_error(exc, f"scenario {name}", target) from exc
     except LookupError as exc:
         raise SandboxError(f"scenario {name}: {exc}") from exc
     for path, text in pending:

@@ -10,27 +10,22 @@ is one problem line and the history part is still reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from iacdrift.aws.lease import endpoint_answered
+from iacdrift.clock import Clock, utc_now
 from iacdrift.core.staleness import stack_status_entry
 from iacdrift.errors import CloudError, IacdriftError, InputError
 from iacdrift.flows.workbench import Workbench
-from iacdrift.loaders.registry import Project, display_path
+from iacdrift.loaders.registry import Project, display_path, load_project
 from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER, TerraformLocks
 from iacdrift.models.finding import LockHolder, StackResult
 from iacdrift.models.run import LockContention, StackStatusEntry, StatusReport
 from iacdrift.store.history import HistoryStore, default_history_path
 
-Clock = Callable[[], datetime]
 DEFAULT_CONTENTION_WINDOW = timedelta(days=7)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,13 @@ class _History:
     last_result: StackResult | None = None
     last_success: datetime | None = None
     consecutive_failures: int = 0
+
+
+def project_status(
+    config_path: Path | None, registry_dir: Path | None, options: StatusOptions | None = None
+) -> StatusReport:
+    """`iacdrift status`: read the settings and the registry, then :func:`status`."""
+    return status(load_project(config_path, registry_dir), options)
 
 
 def status(project: Project, options: StatusOptions | None = None) -> StatusReport:

@@ -23,7 +23,6 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from iacdrift.core.normalize import canonical_json
 from iacdrift.errors import Problem, RegistryError
 from iacdrift.loaders.documents import DocumentFormat
 from iacdrift.loaders.registry import display_path, registry_files
@@ -36,6 +35,7 @@ from iacdrift.models.policy import (
     PolicySet,
     PolicySource,
 )
+from iacdrift.primitives.canonical import canonical_json
 
 POLICY_DIR = "policies"
 _KINDS = ", ".join(sorted(kind.value for kind in PolicyKind))

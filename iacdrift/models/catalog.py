@@ -4,7 +4,7 @@ Editors validate registry files against these (e.g. yaml-language-server's
 ``# yaml-language-server: $schema=...``), and a unit test fails when a model
 changes without the files being regenerated::
 
-    python -m iacdrift.models.catalog schemas/
+    python -m iacdrift.flows.schemas schemas/
 
 Rendering is canonical (sorted keys, two-space indent, trailing newline) so the
 files are byte-identical for the same models.
@@ -13,8 +13,6 @@ files are byte-identical for the same models.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -89,21 +87,3 @@ def render_schema(model: type[BaseModel]) -> str:
     schema["$id"] = SCHEMA_BASE_URL + schema_file(model)
     schema["$schema"] = JSON_SCHEMA_DIALECT
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
-
-
-def write_schemas(directory: Path) -> list[Path]:
-    """Write every published schema into ``directory``; return the paths, sorted."""
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, model in sorted(PUBLISHED.items()):
-        path = directory / name
-        # Bytes, not text mode: the files must be identical on every platform.
-        path.write_bytes(render_schema(model).encode("utf-8"))
-        written.append(path)
-    return written
-
-
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")
-    for written_path in write_schemas(target):
-        print(written_path)

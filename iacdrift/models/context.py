@@ -24,9 +24,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from iacdrift.models.finding import Record
-from iacdrift.models.policy import Glob, address_matches
+from iacdrift.models.policy import Glob
 from iacdrift.models.registry import NAME_PATTERN, Strict
 from iacdrift.primitives.address import config_address
+from iacdrift.primitives.glob import address_matches
+from iacdrift.primitives.moments import is_aware
 
 
 def _not_a_date(value: object) -> object:
@@ -41,7 +43,7 @@ def _not_a_date(value: object) -> object:
 
 
 def _aware_utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
+    if not is_aware(value):
         raise ValueError(
             f"{value.isoformat()} has no time zone; write it in UTC with a Z "
             "(e.g. 2026-11-25T10:00:00Z) or with an offset (+02:00)"

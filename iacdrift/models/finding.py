@@ -9,12 +9,14 @@ marker with a salted fingerprint, never the value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iacdrift.errors import ExitCode
 from iacdrift.models.outcomes import PlanOutcome
 
 
@@ -222,6 +224,41 @@ class StackStatus(StrEnum):
     STALE = "STALE"
 
 
+# A check "answered" when it produced a CLEAN or DRIFTED verdict; every other status
+# means the stack's actual plane is unknown since that check.
+ANSWERED: frozenset[StackStatus] = frozenset({StackStatus.CLEAN, StackStatus.DRIFTED})
+UNKNOWN: frozenset[StackStatus] = frozenset(
+    {StackStatus.ERROR, StackStatus.LOCKED, StackStatus.STALE}
+)
+
+
+def drift_exit_code(
+    statuses: Iterable[StackStatus], *, unchecked: bool = False, drift: bool = False
+) -> ExitCode:
+    """The exit code of a drift answer: anything unchecked -> FAILED (1), drift -> DRIFT
+    (2), else OK (0).
+
+    ``statuses``: each stack's; ``unchecked``: something beside the stacks could not be
+    judged (estate problems); ``drift``: drift found beside the stacks (unmanaged
+    resources). An unknown is never 0, and it outranks drift.
+    """
+    listed = set(statuses)
+    if unchecked or listed & UNKNOWN:
+        return ExitCode.FAILED
+    if drift or StackStatus.DRIFTED in listed:
+        return ExitCode.DRIFT
+    return ExitCode.OK
+
+
+class CredentialsSource(StrEnum):
+    """Where a stack's credentials came from."""
+
+    OIDC = "oidc"  # its own role, assumed with a web identity token
+    AMBIENT = "ambient"  # the ambient identity, where allowed
+    AMBIENT_FALLBACK = "ambient-fallback"  # the role could not be assumed; ambient allowed
+    SANDBOX = "sandbox"  # the loopback sandbox's fixed key
+
+
 class LockHolder(Record):
     id: str = ""
     operation: str = ""
@@ -267,7 +304,7 @@ class StackResult(Record):
     terraformFlavor: str | None = None
     terraformVersion: str | None = None
     providers: dict[str, str] = Field(default_factory=dict)
-    credentialsSource: str | None = None
+    credentialsSource: CredentialsSource | None = None
     environment: str | None = None
     owner: str | None = None
     riskTier: str | None = None
@@ -312,10 +349,10 @@ class CheckReport(Record):
         default_factory=list, description="Ignore rules past their expiry: no longer applied."
     )
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 clean, 2 drift found (unmanaged included), 1 anything unchecked."""
-        unknown = {StackStatus.ERROR, StackStatus.LOCKED, StackStatus.STALE}
-        if self.estateProblems or any(r.status in unknown for r in self.results):
-            return 1
-        drifted = any(r.status is StackStatus.DRIFTED for r in self.results)
-        return 2 if drifted or self.estateFindings else 0
+        return drift_exit_code(
+            (r.status for r in self.results),
+            unchecked=bool(self.estateProblems),
+            drift=bool(self.estateFindings),
+        )

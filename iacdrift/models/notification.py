@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from iacdrift.errors import ExitCode
 from iacdrift.models.finding import Action, DriftClass, Finding, Record, Risk
 from iacdrift.models.policy import NotifyType
 
@@ -133,9 +134,9 @@ class NotificationReport(Record):
     def failed(self) -> list[DeliveryOutcome]:
         return [outcome for outcome in self.outcomes if not outcome.ok]
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 when every delivery succeeded (or there were none), 1 otherwise."""
-        return 1 if self.failed else 0
+        return ExitCode.FAILED if self.failed else ExitCode.OK
 
 
 class WebhookPayload(Record):

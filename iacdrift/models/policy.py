@@ -24,7 +24,8 @@ policies are addressed as the parsed object, ``/policy/Statement/0/Action``).
 ``~1`` writes a ``/`` and ``~0`` a ``~`` inside a key. A segment that is exactly
 ``*`` matches any one key or list position (``/ingress/*/description``); a ``*``
 inside a longer segment is not a wildcard and is refused, so a rule never means
-something other than what it looks like. A path covers everything below it.
+something other than what it looks like. A path covers everything below it
+(:mod:`iacdrift.primitives.pointer`; globs: :mod:`iacdrift.primitives.glob`).
 
 Strict on purpose, like the registry: unknown fields are rejected
 (``extra="forbid"``) so a typo never silently widens or disables a rule.
@@ -39,42 +40,30 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from fnmatch import fnmatchcase
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from iacdrift.models.finding import Action, Domain, DriftClass, Risk
 from iacdrift.models.registry import NAME_PATTERN, RiskTier, Strict
+from iacdrift.primitives.glob import (
+    address_matches,
+    glob_covers,
+    glob_matches,
+    glob_problem,
+    is_match_all,
+)
+from iacdrift.primitives.pointer import (
+    pointer_covers,
+    pointer_problem,
+    pointer_specificity,
+    pointers_overlap,
+    values_at,
+)
 
-WILDCARD = "*"
 _DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_GLOB_CHARS = frozenset("*?[")
 
 # --- value types -----------------------------------------------------------------------
-
-
-def pointer_segments(pointer: str) -> tuple[str, ...]:
-    """The unescaped segments of an RFC 6901 pointer (``()`` for the whole value)."""
-    if pointer == "":
-        return ()
-    return tuple(part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/"))
-
-
-def _pointer_problem(value: str) -> str | None:
-    if not value.startswith("/"):
-        return f"{value!r} is not a JSON pointer; start it with `/`, e.g. /tags/owner (RFC 6901)"
-    for part in value[1:].split("/"):
-        if part == "":
-            return f"{value!r} has an empty segment (`//` or a trailing `/`); remove it"
-        if re.search(r"~(?![01])", part):
-            return f"{value!r}: `~` must be written ~0 and `/` inside a key ~1 (RFC 6901)"
-        if WILDCARD in part and part != WILDCARD:
-            return (
-                f"{value!r}: `*` matches a whole segment only; write /{WILDCARD} as its own "
-                "segment (e.g. /tags/*) or spell the key out"
-            )
-    return None
 
 
 def _check_field_path(value: str) -> str:
@@ -82,14 +71,14 @@ def _check_field_path(value: str) -> str:
         raise ValueError(
             "the empty pointer means the whole resource; name the fields, e.g. /tags/owner"
         )
-    problem = _pointer_problem(value)
+    problem = pointer_problem(value)
     if problem:
         raise ValueError(problem)
     return value
 
 
 def _check_check_path(value: str) -> str:
-    problem = _pointer_problem(value) if value else None
+    problem = pointer_problem(value) if value else None
     if problem:
         raise ValueError(problem)
     return value
@@ -120,10 +109,9 @@ CheckPath = Annotated[
 
 
 def _check_glob(value: str) -> str:
-    if value == "":
-        raise ValueError("empty pattern; write the value or a glob such as module.web.*")
-    if value.count("[") != value.count("]"):
-        raise ValueError(f"{value!r}: unbalanced [ ] in the glob; close the bracket")
+    problem = glob_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -186,114 +174,6 @@ def _duplicates(values: Sequence[str]) -> list[str]:
     for value in values:
         (twice if value in seen else seen).add(value)
     return sorted(twice)
-
-
-# --- pointer patterns ------------------------------------------------------------------
-
-
-def _segment_overlaps(a: str, b: str) -> bool:
-    return WILDCARD in (a, b) or a == b
-
-
-def pointer_covers(pattern: str, pointer: str) -> bool:
-    """``pattern`` covers ``pointer``: every field ``pointer`` names lies under ``pattern``.
-
-    ``pattern`` must be as short or shorter, and each of its segments equal to the
-    pointer's or ``*``. A ``*`` in ``pointer`` is covered only by a ``*``, so this
-    also answers "does pattern A cover pattern B".
-    """
-    outer, inner = pointer_segments(pattern), pointer_segments(pointer)
-    if len(outer) > len(inner):
-        return False
-    return all(a in (WILDCARD, b) for a, b in zip(outer, inner, strict=False))
-
-
-def pointers_overlap(a: str, b: str) -> bool:
-    """Some field lies under both: one is a prefix of the other, ``*`` matching anything."""
-    return all(
-        _segment_overlaps(x, y)
-        for x, y in zip(pointer_segments(a), pointer_segments(b), strict=False)
-    )
-
-
-def _specificity(pattern: str) -> tuple[int, int]:
-    segments = pointer_segments(pattern)
-    return len(segments), sum(1 for segment in segments if segment != WILDCARD)
-
-
-def glob_matches(pattern: str | None, value: str | None) -> bool:
-    """None matches everything; otherwise ``value`` must exist and match the glob."""
-    if pattern is None:
-        return True
-    return value is not None and fnmatchcase(value, pattern)
-
-
-def address_matches(pattern: str | None, value: str | None) -> bool:
-    """Like :func:`glob_matches`, for Terraform addresses and resource ids: equal, a glob
-    match, or a glob match with the brackets of instance keys (``["ledger"]``) taken
-    literally rather than as character classes."""
-    if pattern is None:
-        return True
-    if value is None:
-        return False
-    if pattern == value or fnmatchcase(value, pattern):
-        return True
-    literal = "".join({"[": "[[]", "]": "[]]"}.get(char, char) for char in pattern)
-    return fnmatchcase(value, literal)
-
-
-def glob_covers(outer: str | None, inner: str | None) -> bool:
-    """Every value ``inner`` matches, ``outer`` matches too (None: anything).
-
-    Conservative: it may answer False for a glob pair that does cover, never True
-    for one that does not (``?`` or ``[...]`` against another glob needs equality).
-    """
-    if outer is None:
-        return True
-    if inner is None:
-        return False
-    if outer == inner:
-        return True
-    if _GLOB_CHARS & set(inner) and ("?" in outer or "[" in outer):
-        return False
-    # `*` in outer matches any text, including inner's own glob characters.
-    return fnmatchcase(inner, outer)
-
-
-def is_match_all(pattern: str | None) -> bool:
-    """A glob that matches every value, e.g. ``*``: no scope at all."""
-    return pattern is None or set(pattern) == {WILDCARD}
-
-
-def _same(a: Any, b: Any) -> bool:
-    # Terraform has one number type (22 == 22.0) but a boolean is never a number.
-    if _is_number(a) and _is_number(b):
-        return bool(a == b)
-    return type(a) is type(b) and bool(a == b)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def values_at(value: Any, pointer: str) -> list[Any]:
-    """Every value ``pointer`` reaches in ``value``; a ``*`` fans out, a missing step drops."""
-    found = [value]
-    for segment in pointer_segments(pointer):
-        step: list[Any] = []
-        for current in found:
-            if isinstance(current, Mapping):
-                if segment == WILDCARD:
-                    step.extend(current[key] for key in sorted(current))
-                elif segment in current:
-                    step.append(current[segment])
-            elif isinstance(current, list):
-                if segment == WILDCARD:
-                    step.extend(current)
-                elif segment.isdigit() and int(segment) < len(current):
-                    step.append(current[int(segment)])
-        found = step
-    return found
 
 
 # --- shared -------------------------------------------------------------------------
@@ -384,12 +264,12 @@ class FieldOwnership(PolicyBase):
         """The rule owning the concrete field ``pointer``; None when no path covers it."""
         candidates: list[tuple[tuple[int, int], int, FieldOwner]] = []
         for path in self.gitOwned:
-            candidates.append((_specificity(path), 2, FieldOwner(OwnerKind.GIT, path)))
+            candidates.append((pointer_specificity(path), 2, FieldOwner(OwnerKind.GIT, path)))
         for path in self.runtimeOwned:
-            candidates.append((_specificity(path), 1, FieldOwner(OwnerKind.RUNTIME, path)))
+            candidates.append((pointer_specificity(path), 1, FieldOwner(OwnerKind.RUNTIME, path)))
         for field in self.controllerOwned:
             owner = FieldOwner(OwnerKind.CONTROLLER, field.path, field.owner, field.condition)
-            candidates.append((_specificity(field.path), 0, owner))
+            candidates.append((pointer_specificity(field.path), 0, owner))
         covering = [c for c in candidates if pointer_covers(c[2].path, pointer)]
         if not covering:
             return None
@@ -564,6 +444,18 @@ class CheckOperator(StrEnum):
 
 
 _COMPOUND = frozenset({CheckOperator.ANY_ELEMENT_MATCHES, CheckOperator.ANY_OF})
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Check's equality (equals, contains). Terraform has one number type (22 == 22.0)
+    # but a boolean is never a number.
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Check(Strict):

@@ -3,7 +3,7 @@ and the registry-level ``Settings`` in ``iacdrift.yaml``.
 
 Strict on purpose: unknown fields are rejected (``extra="forbid"``) so a typo
 never silently turns a policy off. Durations and schedule frequencies are kept
-as the user wrote them and validated by :mod:`iacdrift.core.schedule`.
+as the user wrote them and validated by :mod:`iacdrift.primitives.duration`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from iacdrift.core.schedule import parse_duration, parse_frequency
+from iacdrift.primitives.duration import parse_duration, parse_frequency
 
 if TYPE_CHECKING:  # resolved by iacdrift/models/__init__.py (context imports this module)
     from iacdrift.models.context import ContextSettings

@@ -16,22 +16,19 @@ from typing import Literal
 
 from pydantic import Field
 
+from iacdrift.errors import ExitCode
 from iacdrift.models.finding import (
+    ANSWERED,
+    CheckReport,
     ExpiredRule,
     Finding,
     LockHolder,
     Record,
     StackResult,
     StackStatus,
+    drift_exit_code,
 )
 from iacdrift.models.registry import RiskTier
-
-# A check "answered" when it produced a CLEAN or DRIFTED verdict; every other status
-# means the stack's actual plane is unknown since that check.
-ANSWERED: frozenset[StackStatus] = frozenset({StackStatus.CLEAN, StackStatus.DRIFTED})
-UNKNOWN: frozenset[StackStatus] = frozenset(
-    {StackStatus.ERROR, StackStatus.LOCKED, StackStatus.STALE}
-)
 
 
 class RunSelection(StrEnum):
@@ -111,15 +108,27 @@ class RunReport(Record):
         "provider requirement of stacks without a committed lock file.",
     )
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 clean, 2 drift found (unmanaged included), 1 anything unchecked.
 
-        The same rule as :meth:`CheckReport.exit_code`.
+        The same rule as :meth:`CheckReport.exit_code` (:func:`drift_exit_code`).
         """
-        if self.estateProblems or any(r.status in UNKNOWN for r in self.results):
-            return 1
-        drifted = any(r.status is StackStatus.DRIFTED for r in self.results)
-        return 2 if drifted or self.estateFindings else 0
+        return drift_exit_code(
+            (r.status for r in self.results),
+            unchecked=bool(self.estateProblems),
+            drift=bool(self.estateFindings),
+        )
+
+    def as_check_report(self) -> CheckReport:
+        """The run's results as a check report (what the table and markdown render)."""
+        return CheckReport(
+            generatedAt=self.finishedAt,
+            results=self.results,
+            estateFindings=self.estateFindings,
+            estateProblems=self.estateProblems,
+            policyVersion=self.policyVersion,
+            expiredRules=self.expiredRules,
+        )
 
 
 class StackStatusEntry(Record):
@@ -200,8 +209,8 @@ class StatusReport(Record):
         "non-empty list makes status exit 1.",
     )
 
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 when every stack has a current successful check and no lock; else 1."""
         if self.problems or not all(entry.green for entry in self.entries):
-            return 1
-        return 0
+            return ExitCode.FAILED
+        return ExitCode.OK

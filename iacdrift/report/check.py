@@ -1,7 +1,11 @@
-"""Check reports as text: a rich table, canonical JSON, markdown. Data in, text out."""
+"""Check reports as text: a rich table (also as plain text) and markdown. Data in, text out.
+
+JSON is :func:`iacdrift.report.common.render_json`.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -10,19 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iacdrift.models.finding import ChangedField, CheckReport, Finding, StackResult, StackStatus
-
-_STATUS_STYLE = {
-    StackStatus.CLEAN: "green",
-    StackStatus.DRIFTED: "bold red",
-    StackStatus.ERROR: "bold magenta",
-    StackStatus.LOCKED: "bold yellow",
-    StackStatus.STALE: "yellow",
-}
-
-
-def render_json(report: CheckReport) -> str:
-    """Canonical JSON: sorted keys, the same bytes for the same report."""
-    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+from iacdrift.report.common import STATUS_STYLE
 
 
 def _value(value: Any, limit: int = 60) -> str:
@@ -49,7 +41,7 @@ def _fields(finding: Finding, limit: int = 4) -> str:
 def _headline(result: StackResult) -> Text:
     text = Text()
     text.append(f"{result.stack}: ", style="bold")
-    text.append(result.status.value, style=_STATUS_STYLE[result.status])
+    text.append(result.status.value, style=STATUS_STYLE[result.status])
     if result.status in (StackStatus.CLEAN, StackStatus.DRIFTED):
         c = result.counts
         text.append(
@@ -114,6 +106,13 @@ def render_table(report: CheckReport, console: Console) -> None:
         parts.append(Text(f"estate: {problem}", style="magenta"))
     parts.extend(Text(line, style="dim") for line in _footer(report))
     console.print(Group(*parts))
+
+
+def table_text(report: CheckReport) -> str:
+    """:func:`render_table` as plain text, 200 columns wide (for a file)."""
+    console = Console(width=200, record=True, file=io.StringIO())
+    render_table(report, console)
+    return console.export_text()
 
 
 def _md_escape(text: str) -> str:

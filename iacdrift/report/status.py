@@ -1,8 +1,10 @@
-"""Status reports as text: a rich table and canonical JSON. Data in, text out."""
+"""Status reports as text: a rich table. Data in, text out.
+
+JSON is :func:`iacdrift.report.common.render_json`.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,21 +13,10 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from iacdrift.errors import ExitCode
 from iacdrift.models.finding import LockHolder, StackStatus
 from iacdrift.models.run import StackStatusEntry, StatusReport
-
-_STATUS_STYLE = {
-    StackStatus.CLEAN: "green",
-    StackStatus.DRIFTED: "bold red",
-    StackStatus.ERROR: "bold magenta",
-    StackStatus.LOCKED: "bold yellow",
-    StackStatus.STALE: "yellow",
-}
-
-
-def render_json(report: StatusReport) -> str:
-    """Canonical JSON: sorted keys, the same bytes for the same report."""
-    return json.dumps(report.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+from iacdrift.report.common import STATUS_STYLE
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -70,7 +61,7 @@ def _lock_cell(entry: StackStatusEntry) -> Text:
 
 
 def _status_cell(entry: StackStatusEntry) -> Text:
-    text = Text(entry.status.value, style=_STATUS_STYLE[entry.status])
+    text = Text(entry.status.value, style=STATUS_STYLE[entry.status])
     if entry.status is StackStatus.STALE and entry.lastStatus is not None:
         text.append(f" (last {entry.lastStatus.value})")
     return text
@@ -85,7 +76,7 @@ def _summary(report: StatusReport) -> Text:
         parts.append(f"{locked} state lock(s) held")
     due = sum(1 for entry in report.entries if entry.due)
     parts.append(f"{due} due")
-    verdict = "all current" if report.exit_code() == 0 else "attention needed"
+    verdict = "all current" if report.exit_code() is ExitCode.OK else "attention needed"
     return Text(f"{', '.join(parts)}: {verdict}", style="bold")
 
 

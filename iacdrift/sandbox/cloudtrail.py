@@ -15,8 +15,8 @@ operations). Secret values never appear: CloudTrail logs no ``secretString``
 for Secrets Manager, and the records here are built from the identifiers only.
 
 Pure: actors, records, the object key and the body (ids, times and the random
-suffix are passed in). Thin: :func:`deliver` and :func:`ensure_log_bucket`,
-which reach S3 through :func:`iacdrift.aws.session.client`.
+suffix are passed in). Thin: :func:`deliver`, which writes the object through
+:func:`iacdrift.aws.cloudtrail.deliver_log`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
+from iacdrift.aws.cloudtrail import deliver_log
+from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.errors import InputError
 
 # moto's account; the example registry's roles live in it too.
@@ -345,8 +344,8 @@ def log_body(records: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def ec2_permissions(permissions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """boto3 ``IpPermissions`` -> CloudTrail's ``ipPermissions`` (EC2 query shape:
-    every list is ``{"items": [...]}``, an empty one ``{}``)."""
+    """The EC2 API's ``IpPermissions`` (SDK shape) -> CloudTrail's ``ipPermissions``
+    (EC2 query shape: every list is ``{"items": [...]}``, an empty one ``{}``)."""
 
     def items(values: list[dict[str, Any]]) -> dict[str, Any]:
         return {"items": values} if values else {}
@@ -383,7 +382,8 @@ def ec2_permissions(permissions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def ec2_rule_set(rules: Iterable[Mapping[str, Any]], owner: str = ACCOUNT_ID) -> dict[str, Any]:
-    """boto3 ``SecurityGroupRules`` -> the ``securityGroupRuleSet`` of an Authorize* response."""
+    """The EC2 API's ``SecurityGroupRules`` (SDK shape) -> the ``securityGroupRuleSet``
+    of an Authorize* response."""
     shaped = []
     for rule in rules:
         entry: dict[str, Any] = {
@@ -430,14 +430,6 @@ def random_suffix() -> str:
     return "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(SUFFIX_LENGTH))
 
 
-def ensure_log_bucket(credentials: AwsCredentials, target: Target) -> None:
-    """Create the trail's log bucket when it is missing (idempotent)."""
-    s3 = client("s3", credentials, target)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if LOG_BUCKET not in existing:
-        s3.create_bucket(Bucket=LOG_BUCKET)
-
-
 def deliver(
     calls: Sequence[ApiCall],
     *,
@@ -453,16 +445,4 @@ def deliver(
         for call in sorted(calls, key=lambda c: c.at)
     ]
     key = log_key(account, target.region, delivered, random_suffix())
-    try:
-        ensure_log_bucket(credentials, target)
-        client("s3", credentials, target).put_object(
-            Bucket=LOG_BUCKET,
-            Key=key,
-            Body=log_body(records),
-            ContentType="application/json",
-        )
-    except (BotoCoreError, ClientError) as exc:
-        raise describe_cloud_error(
-            exc, f"delivering CloudTrail records to {LOG_BUCKET}", target
-        ) from exc
-    return f"s3://{LOG_BUCKET}/{key}"
+    return deliver_log(LOG_BUCKET, key, log_body(records), credentials, target)

@@ -31,9 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
+from iacdrift.aws.provisioning import OidcProvider, RoleDefinition, put_roles
+from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.errors import InputError
 from iacdrift.sandbox.token_endpoint import ISSUER, SUBJECT
 
@@ -252,47 +251,28 @@ def provision(
     specs: Sequence[RoleSpec], audience: str, credentials: AwsCredentials, target: Target
 ) -> list[str]:
     """Create or update the OIDC provider and every role (idempotent); return role names."""
-    iam = client("iam", credentials, target)
-    done: list[str] = []
-    try:
-        accounts = sorted({parse_role_arn(spec.arn).account for spec in specs})
-        for account in accounts:
-            _ensure_oidc_provider(iam, account, audience)
-        for spec in specs:
-            role = parse_role_arn(spec.arn)
-            trust = json.dumps(trust_policy(role.account, audience), sort_keys=True)
-            try:
-                iam.get_role(RoleName=role.name)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
-                    raise
-                iam.create_role(
-                    RoleName=role.name,
-                    Path=role.path,
-                    AssumeRolePolicyDocument=trust,
-                    Description=spec.description,
-                    MaxSessionDuration=3600,
-                )
-            else:
-                iam.update_assume_role_policy(RoleName=role.name, PolicyDocument=trust)
-            iam.put_role_policy(
-                RoleName=role.name,
-                PolicyName=POLICY_NAME,
-                PolicyDocument=json.dumps(spec.policy, sort_keys=True),
+    accounts = sorted({parse_role_arn(spec.arn).account for spec in specs})
+    providers = [
+        OidcProvider(
+            arn=f"arn:aws:iam::{account}:oidc-provider/{OIDC_HOST}",
+            url=ISSUER,
+            audience=audience,
+            thumbprint=OIDC_THUMBPRINT,
+        )
+        for account in accounts
+    ]
+    roles = []
+    for spec in specs:
+        role = parse_role_arn(spec.arn)
+        roles.append(
+            RoleDefinition(
+                name=role.name,
+                path=role.path,
+                description=spec.description,
+                trust_policy=json.dumps(trust_policy(role.account, audience), sort_keys=True),
+                policy_name=POLICY_NAME,
+                policy=json.dumps(spec.policy, sort_keys=True),
             )
-            done.append(role.name)
-    except (BotoCoreError, ClientError) as exc:
-        raise describe_cloud_error(
-            exc, "provisioning the sandbox's iacdrift roles", target
-        ) from exc
-    return done
-
-
-def _ensure_oidc_provider(iam: Any, account: str, audience: str) -> None:
-    arn = f"arn:aws:iam::{account}:oidc-provider/{OIDC_HOST}"
-    listed = iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", [])
-    if any(item.get("Arn") == arn for item in listed):
-        return
-    iam.create_open_id_connect_provider(
-        Url=ISSUER, ClientIDList=[audience], ThumbprintList=[OIDC_THUMBPRINT]
-    )
+        )
+    put_roles(providers, roles, credentials, target)
+    return [role.name for role in roles]

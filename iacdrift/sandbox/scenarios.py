@@ -1,5 +1,6 @@
-"""Realistic changes to the example estate, made with boto3 (or a real apply), with
-the CloudTrail records and change records that would come with them.
+"""Realistic changes to the example estate, made outside Terraform through
+:class:`iacdrift.aws.out_of_band.OutOfBand` (or with a real apply), with the
+CloudTrail records and change records that would come with them.
 
 Each scenario says which stack and which Terraform addresses it disturbs, so
 tests (and users) know what a check should then report; which actor makes the
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from iacdrift.aws.out_of_band import OutOfBand
+from iacdrift.clock import Clock
 from iacdrift.sandbox.cloudtrail import (
     ACCOUNT_ID,
     GLOBAL_REGION,
@@ -33,9 +36,6 @@ from iacdrift.sandbox.cloudtrail import (
     s3_bucket,
     s3_tagging,
 )
-
-Clients = Callable[[str], Any]
-Clock = Callable[[], datetime]
 
 # Issued by "the database team" outside Terraform; prod-payments reads it.
 LEDGER_DB_SECRET = "iacdrift-sandbox/ledger-db-password"
@@ -58,10 +58,10 @@ API_VERSION = "iacdrift.dev/v1"
 
 @dataclass
 class ScenarioRun:
-    """What a scenario works with (clients, actor, clock, a way to apply a stack
+    """What a scenario works with (the cloud, actor, clock, a way to apply a stack
     through its pipeline) and what it collects (the calls, for CloudTrail)."""
 
-    clients: Clients
+    cloud: OutOfBand
     actor: Actor
     clock: Clock
     region: str
@@ -152,42 +152,31 @@ class Scenario:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def _security_group(ec2: Any, name: str) -> dict[str, Any]:
-    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [name]}])
-    found = groups.get("SecurityGroups", [])
+def _security_group(cloud: OutOfBand, name: str) -> dict[str, Any]:
+    found = cloud.security_groups(name)
     if not found:
         raise LookupError(f"security group {name!r} not found: is the estate applied?")
-    return dict(found[0])
+    return found[0]
 
 
 def _authorize_ingress(run: ScenarioRun, group_name: str, permission: dict[str, Any]) -> str:
-    ec2 = run.clients("ec2")
-    group = _security_group(ec2, group_name)
+    group = _security_group(run.cloud, group_name)
     group_id = str(group["GroupId"])
-    answer = ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
+    created = run.cloud.authorize_ingress(group_id, permission)
     run.log(
         "ec2.amazonaws.com",
         "AuthorizeSecurityGroupIngress",
         {"groupId": group_id, "ipPermissions": ec2_permissions([permission])},
         {
             "_return": True,
-            "securityGroupRuleSet": ec2_rule_set(
-                answer.get("SecurityGroupRules", []), str(group.get("OwnerId") or run.account)
-            ),
+            "securityGroupRuleSet": ec2_rule_set(created, str(group.get("OwnerId") or run.account)),
         },
     )
     return group_id
 
 
-def _bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
-
-
 def _put_bucket_tags(run: ScenarioRun, bucket: str, tags: Mapping[str, str]) -> None:
-    run.clients("s3").put_bucket_tagging(
-        Bucket=bucket,
-        Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]},
-    )
+    run.cloud.put_bucket_tags(bucket, tags)
     run.log(
         "s3.amazonaws.com",
         "PutBucketTagging",
@@ -224,21 +213,17 @@ def _open_ssh(run: ScenarioRun) -> str:
 
 def _retag_bucket(run: ScenarioRun) -> str:
     bucket = "iacdrift-demo-prod-receipts"
-    tags = _bucket_tags(run.clients("s3"), bucket)
+    tags = run.cloud.bucket_tags(bucket)
     tags["data-class"] = "public"
     _put_bucket_tags(run, bucket, tags)
     return f"set tag data-class=public on {bucket} (was internal)"
 
 
 def _delete_bucket(run: ScenarioRun) -> str:
-    s3 = run.clients("s3")
     bucket = LEDGER_BUCKET
     # Object deletions are S3 data events: a management-events trail logs only
     # the DeleteBucket.
-    versions = s3.list_object_versions(Bucket=bucket)
-    for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
-        s3.delete_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])
-    s3.delete_bucket(Bucket=bucket)
+    run.cloud.delete_bucket(bucket)
     run.log(
         "s3.amazonaws.com",
         "DeleteBucket",
@@ -251,7 +236,7 @@ def _delete_bucket(run: ScenarioRun) -> str:
 
 def _unmanaged_bucket(run: ScenarioRun) -> str:
     bucket = "iacdrift-demo-prod-shadow-exports"
-    run.clients("s3").create_bucket(Bucket=bucket)
+    run.cloud.create_bucket(bucket)
     run.log(
         "s3.amazonaws.com",
         "CreateBucket",
@@ -266,7 +251,7 @@ def _unmanaged_bucket(run: ScenarioRun) -> str:
 def _attach_admin(run: ScenarioRun) -> str:
     role = "prod-payments-api"
     policy = "arn:aws:iam::aws:policy/AdministratorAccess"
-    run.clients("iam").attach_role_policy(RoleName=role, PolicyArn=policy)
+    run.cloud.attach_role_policy(role, policy)
     run.log(
         "iam.amazonaws.com",
         "AttachRolePolicy",
@@ -317,15 +302,10 @@ def incident_record(now: datetime) -> dict[str, Any]:
 
 
 def _rotate_secret(run: ScenarioRun) -> str:
-    sm = run.clients("secretsmanager")
     version = str(uuid.uuid4())
     # A fresh random value: nothing real, and it is never logged (CloudTrail logs
     # no secretString for PutSecretValue; neither do we).
-    answer = sm.put_secret_value(
-        SecretId=LEDGER_DB_SECRET,
-        SecretString=secrets.token_urlsafe(24),
-        ClientRequestToken=version,
-    )
+    answer = run.cloud.put_secret_value(LEDGER_DB_SECRET, secrets.token_urlsafe(24), version)
     run.log(
         "secretsmanager.amazonaws.com",
         "PutSecretValue",
@@ -341,7 +321,7 @@ def _rotate_secret(run: ScenarioRun) -> str:
 
 
 def _approved_change(run: ScenarioRun) -> str:
-    tags = _bucket_tags(run.clients("s3"), LEDGER_BUCKET)
+    tags = run.cloud.bucket_tags(LEDGER_BUCKET)
     was = tags.get("data-class")
     tags["data-class"] = "restricted"
     _put_bucket_tags(run, LEDGER_BUCKET, tags)
@@ -369,42 +349,32 @@ def approved_change_record(now: datetime) -> dict[str, Any]:
     }
 
 
-def _office_prefix_list(ec2: Any) -> dict[str, Any]:
-    found = ec2.describe_managed_prefix_lists(
-        Filters=[{"Name": "prefix-list-name", "Values": [OFFICE_PREFIX_LIST]}]
-    ).get("PrefixLists", [])
+def _office_prefix_list(cloud: OutOfBand) -> dict[str, Any]:
+    found = cloud.prefix_lists(OFFICE_PREFIX_LIST)
     if not found:
         raise LookupError(
             f"managed prefix list {OFFICE_PREFIX_LIST!r} not found: run `iacdrift sandbox up`"
         )
-    return dict(found[0])
+    return found[0]
 
 
-def _security_groups(ec2: Any) -> dict[str, dict[str, Any]]:
-    groups = ec2.describe_security_groups().get("SecurityGroups", [])
-    return {str(g["GroupId"]): dict(g) for g in groups}
+def _security_groups(cloud: OutOfBand) -> dict[str, dict[str, Any]]:
+    return {str(g["GroupId"]): g for g in cloud.security_groups()}
 
 
 def _remote_state_change(run: ScenarioRun) -> str:
     """Corporate IT adds a branch office to the office prefix list; prod-network's
     pipeline applies (its admin tier and its `office_cidr_blocks` output follow);
     prod-app, which reads that output, now plans a change its code did not make."""
-    ec2 = run.clients("ec2")
-    plist = _office_prefix_list(ec2)
+    plist = _office_prefix_list(run.cloud)
     plist_id = str(plist["PrefixListId"])
-    entries = ec2.get_managed_prefix_list_entries(PrefixListId=plist_id).get("Entries", [])
+    entries = run.cloud.prefix_list_entries(plist_id)
     cidr, description = NEW_OFFICE_NETWORK
     said = []
     if cidr not in {e["Cidr"] for e in entries}:
-        request = {
-            "PrefixListId": plist_id,
-            "CurrentVersion": plist.get("Version"),
-            # moto clears the name of a list modified without one; AWS keeps it.
-            "PrefixListName": OFFICE_PREFIX_LIST,
-            "AddEntries": [{"Cidr": cidr, "Description": description}],
-        }
-        answer = ec2.modify_managed_prefix_list(**request)
-        changed = answer.get("PrefixList", {})
+        changed = run.cloud.add_prefix_list_entry(
+            plist_id, plist.get("Version"), OFFICE_PREFIX_LIST, cidr, description
+        )
         request_id = str(uuid.uuid4())
         run.log(
             "ec2.amazonaws.com",
@@ -433,19 +403,13 @@ def _remote_state_change(run: ScenarioRun) -> str:
             request_id=request_id,
         )
         said.append(f"added {cidr} to prefix list {OFFICE_PREFIX_LIST}")
-    before = _security_groups(ec2)
+    before = _security_groups(run.cloud)
     run.apply_stack("prod-network")
-    after = _security_groups(ec2)
+    after = _security_groups(run.cloud)
     changed_groups = sorted(
         g for g in set(before) | set(after) if before.get(g) != after.get(g) and g in after
     )
-    rules = (
-        ec2.describe_security_group_rules(
-            Filters=[{"Name": "group-id", "Values": changed_groups}]
-        ).get("SecurityGroupRules", [])
-        if changed_groups
-        else []
-    )
+    rules = run.cloud.security_group_rules(changed_groups) if changed_groups else []
     for name, request, response in security_group_calls(before, after, rules, run.account):
         run.log("ec2.amazonaws.com", name, request, response)
     said.append("applied prod-network through its pipeline")
@@ -528,10 +492,10 @@ def security_group_calls(
     owner: str = ACCOUNT_ID,
 ) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """(eventName, requestParameters, responseElements) of the EC2 calls that turn
-    the security groups ``before`` into ``after`` (boto3 ``SecurityGroups`` by id),
+    the security groups ``before`` into ``after`` (the SDK's ``SecurityGroups`` by id),
     in the order the aws provider makes them: per group, sorted by id, a created
     group first, then revokes of the rules that changed or went, then authorizes
-    of the new versions; a deleted group last. ``rules_after`` (boto3
+    of the new versions; a deleted group last. ``rules_after`` (the SDK's
     ``SecurityGroupRules``) gives the authorized rules their ids."""
     calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
     for group_id in sorted(set(before) | set(after)):

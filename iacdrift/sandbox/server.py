@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,10 +91,6 @@ def start_server(state_dir: Path) -> tuple[int, int]:
 def stop_server(pid: int, port: int) -> bool:
     """Stop the moto server we started; never signal any other process."""
     return MOTO.stop(pid, port)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def enable_iam_enforcement(port: int) -> None:

@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from iacdrift.clock import utc_now
 from iacdrift.errors import SandboxError
 from iacdrift.sandbox.daemon import Daemon, free_port, read_record, write_record
 
@@ -267,7 +268,7 @@ def start(state_dir: Path) -> TokenEndpointRecord:
         within=20,
     )
     record = TokenEndpointRecord(
-        pid=pid, port=port, requestToken=request_token, startedAt=datetime.now(UTC)
+        pid=pid, port=port, requestToken=request_token, startedAt=utc_now()
     )
     save_record(state_dir, record)
     return record

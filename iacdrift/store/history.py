@@ -36,12 +36,14 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from iacdrift.errors import ExecutionError
-from iacdrift.models.finding import Finding, LockHolder, StackResult
-from iacdrift.models.run import ANSWERED, RunSelection
+from iacdrift.errors import ExecutionError, ExitCode
+from iacdrift.models.finding import ANSWERED, Finding, LockHolder, StackResult
+from iacdrift.models.run import RunSelection
 from iacdrift.store.sqlite import SqliteStore, decode_time, encode_time, execute_script
 
 DEFAULT_PATH = Path(".iacdrift/history.sqlite")
+# A finding id prefix shorter than this never matches: too likely to name several.
+MIN_PREFIX = 12
 
 _SCHEMA_V1 = """
 CREATE TABLE runs (
@@ -118,17 +120,14 @@ class HistoryStore(SqliteStore):
     schema = _SCHEMAS
 
     # -- writing ------------------------------------------------------------------
-    def record_run_start(
-        self, run_id: str, started_at: datetime, selection: RunSelection | str
-    ) -> None:
+    def record_run_start(self, run_id: str, started_at: datetime, selection: RunSelection) -> None:
         """A run began; its id must be new."""
-        chosen = RunSelection(selection)
         started = encode_time(started_at, "started_at")
         with self._write("recording a run in") as db:
             try:
                 db.execute(
                     "INSERT INTO runs (run_id, started_at, selection) VALUES (?, ?, ?)",
-                    (run_id, started, chosen.value),
+                    (run_id, started, selection.value),
                 )
             except sqlite3.IntegrityError as exc:
                 raise HistoryError(
@@ -191,14 +190,14 @@ class HistoryStore(SqliteStore):
             )
 
     def find_finding(self, finding_id: str) -> Finding | None:
-        """The most recent record of the finding ``finding_id`` (a prefix of 12+ characters
-        is enough when it is unique)."""
+        """The most recent record of the finding ``finding_id`` (a prefix of
+        :data:`MIN_PREFIX` or more characters is enough when it is unique)."""
         with self._read("reading") as db:
             rows = db.execute(
                 "SELECT id, finding_id, finding_json FROM findings WHERE finding_id = ? "
-                "OR (length(?) >= 12 AND finding_id LIKE ? || '%') "
+                "OR (length(?) >= ? AND finding_id LIKE ? || '%') "
                 "ORDER BY detected_at DESC, id DESC",
-                (finding_id, finding_id, finding_id),
+                (finding_id, finding_id, MIN_PREFIX, finding_id),
             ).fetchall()
         ids = {row[1] for row in rows}
         if len(ids) > 1:
@@ -216,7 +215,7 @@ class HistoryStore(SqliteStore):
                 f"({exc.error_count()} problems); it was written by another iacdrift version"
             ) from exc
 
-    def record_run_end(self, run_id: str, finished_at: datetime, exit_code: int) -> None:
+    def record_run_end(self, run_id: str, finished_at: datetime, exit_code: ExitCode) -> None:
         finished = encode_time(finished_at, "finished_at")
         with self._write("finishing a run in") as db:
             updated = db.execute(

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from iacdrift.errors import ExecutionError
+from iacdrift.primitives.moments import require_aware
 
 # Long enough for another process's write transaction, short enough that a wedged
 # process is reported rather than waited on forever.
@@ -46,9 +47,7 @@ def execute_script(db: sqlite3.Connection, script: str) -> None:
 
 def encode_time(moment: datetime, what: str) -> str:
     """ISO 8601 UTC text with microseconds: a fixed width, so text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{what} must be timezone-aware (UTC), got {moment.isoformat()}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    return require_aware(moment, what).isoformat(timespec="microseconds")
 
 
 def decode_time(text: str) -> datetime:

@@ -22,6 +22,7 @@ from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
 from iacdrift.loaders.registry import Project
 from iacdrift.sandbox import server as srv
+from iacdrift.sandbox.identity import sandbox_credentials
 from tests.e2e.test_sandbox_scenarios import heal
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +59,7 @@ def check_json(
 def s3(project: Project) -> Any:
     state, _ = sandbox.status(project)
     assert state is not None
-    return client("s3", sandbox.sandbox_credentials(), Target(state.region, state.endpoint_url))
+    return client("s3", sandbox_credentials(), Target(state.region, state.endpoint_url))
 
 
 def test_untouched_estate_is_clean(sandbox_project: Project) -> None:
@@ -250,7 +251,7 @@ def test_secret_value_never_leaves_the_process(sandbox_project: Project, tmp_pat
     state, _ = sandbox.status(sandbox_project)
     assert state is not None
     target = Target(state.region, state.endpoint_url)
-    sm = client("secretsmanager", sandbox.sandbox_credentials(), target)
+    sm = client("secretsmanager", sandbox_credentials(), target)
     sm.put_secret_value(SecretId=srv.BOOTSTRAP_SECRET, SecretString=planted)
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()

@@ -22,15 +22,17 @@ import pytest
 import yaml
 
 from iacdrift.aws.session import Target, client
-from iacdrift.context.cloudtrail import parse_records
+from iacdrift.core.cloudtrail import parse_records
 from iacdrift.errors import InputError, RefusedError
 from iacdrift.flows import sandbox
-from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.flows.workbench import Workbench
+from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.changes import load_change_records
 from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.context import ChangeType
 from iacdrift.sandbox import cloudtrail, scenarios
 from iacdrift.sandbox import server as srv
+from iacdrift.sandbox.identity import sandbox_credentials
 from tests.e2e.test_check import check_json
 
 pytestmark = pytest.mark.e2e
@@ -209,7 +211,7 @@ def target(project: Project) -> Target:
 
 
 def aws(project: Project, service: str) -> Any:
-    return client(service, sandbox.sandbox_credentials(), target(project))
+    return client(service, sandbox_credentials(), target(project))
 
 
 def delivered(project: Project, uri: str | None) -> tuple[str, bytes, list[dict[str, Any]]]:

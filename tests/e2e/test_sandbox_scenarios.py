@@ -14,9 +14,11 @@ import pytest
 from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
-from iacdrift.flows.workbench import EngineOptions, Workbench, prepared
+from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project
 from iacdrift.models.outcomes import PlanOutcome
+from iacdrift.sandbox.identity import sandbox_credentials
 from iacdrift.sandbox.scenarios import SCENARIOS
 from tests.conftest import Shim
 
@@ -38,7 +40,7 @@ def heal(project: Project, scenario: str) -> None:
     state, _ = sandbox.status(project)
     assert state is not None
     if item.stack is None:
-        s3 = client("s3", sandbox.sandbox_credentials(), Target(state.region, state.endpoint_url))
+        s3 = client("s3", sandbox_credentials(), Target(state.region, state.endpoint_url))
         s3.delete_bucket(Bucket="iacdrift-demo-prod-shadow-exports")
         return
     bench = Workbench.open(project)

@@ -23,10 +23,13 @@ import jsonschema
 import pytest
 
 from iacdrift.aws.session import Target, client
+from iacdrift.errors import ExitCode
 from iacdrift.flows import sandbox
 from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.finding import LockHolder, StackResult, StackStatus
+from iacdrift.models.run import RunSelection
 from iacdrift.sandbox import server as srv
+from iacdrift.sandbox.identity import sandbox_credentials
 from iacdrift.store.history import HistoryStore, default_history_path
 from tests.conftest import copy_example_project, start_sandbox_project
 
@@ -63,10 +66,10 @@ def by_stack(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def record(history: Path, run_id: str, *results: StackResult) -> None:
     with HistoryStore(history) as store:
-        store.record_run_start(run_id, min(r.checkedAt for r in results), "all")
+        store.record_run_start(run_id, min(r.checkedAt for r in results), RunSelection.ALL)
         for item in results:
             store.record_result(run_id, item)
-        store.record_run_end(run_id, max(r.checkedAt for r in results), 0)
+        store.record_run_end(run_id, max(r.checkedAt for r in results), ExitCode.OK)
 
 
 def checked(stack: str, status: StackStatus, ago: timedelta, **extra: Any) -> StackResult:
@@ -176,7 +179,7 @@ def test_all_current_and_unlocked_is_exit_0_and_a_held_lock_is_exit_1(
 
     state, _ = sandbox.status(cloud_project)
     assert state is not None
-    s3 = client("s3", sandbox.sandbox_credentials(), Target(state.region, state.endpoint_url))
+    s3 = client("s3", sandbox_credentials(), Target(state.region, state.endpoint_url))
     created = datetime.now(UTC) - timedelta(minutes=10)
     lock = {
         "ID": "5f0c6c2e-0000-4000-8000-000000000002",

@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from iacdrift.aws.cloudtrail import read_bucket
 from iacdrift.aws.session import AwsCredentials, Target, client
-from iacdrift.context import AuditIndex, AuditLogError, read_bucket
-from iacdrift.errors import CloudError
+from iacdrift.core.attribution import index_audit
+from iacdrift.errors import AuditLogError, CloudError
+from iacdrift.models.finding import CredentialsSource
 from iacdrift.sandbox import server as srv
 
 pytestmark = pytest.mark.integration
@@ -45,7 +47,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     pid, port = srv.start_server(tmp_path_factory.mktemp("moto"))
     try:
         found = Cloud(
-            AwsCredentials(srv.ACCESS_KEY_ID, srv.SECRET_ACCESS_KEY, source="sandbox"),
+            AwsCredentials(
+                srv.ACCESS_KEY_ID, srv.SECRET_ACCESS_KEY, source=CredentialsSource.SANDBOX
+            ),
             Target(srv.REGION, f"http://127.0.0.1:{port}"),
         )
         s3 = found.s3()
@@ -183,8 +187,8 @@ def test_the_window_bounds_are_inclusive_and_cut_inside_a_file(cloud: Cloud) -> 
 def test_two_days_and_two_regions(cloud: Cloud) -> None:
     events = read(cloud, ["us-east-1", "eu-west-1"], "2026-11-24T00:00:00Z", "2026-11-25T12:00:00Z")
     assert ids(events) == ["east-24", "east-25-early", "east-25", "west-25"]
-    index = AuditIndex(events)
-    assert ids(index.for_resource([SG], since=at("2026-11-25T10:01:00Z"))) == [
+    since = at("2026-11-25T10:01:00Z")
+    assert ids([e for e in index_audit(events)[SG] if e.eventTime >= since]) == [
         "east-25",
         "west-25",
     ]

@@ -36,10 +36,12 @@ from iacdrift.errors import (
 from iacdrift.flows import sandbox
 from iacdrift.flows.check import CheckOptions, check_stack
 from iacdrift.flows.plan import plan_stack
-from iacdrift.flows.workbench import EngineOptions, Workbench, checked_out, prepared
+from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.flows.working_copy import checked_out, prepared
 from iacdrift.loaders.registry import Project
 from iacdrift.models.finding import StackStatus
 from iacdrift.sandbox import server as srv
+from iacdrift.sandbox.identity import sandbox_credentials
 from tests.conftest import Shim
 
 pytestmark = pytest.mark.integration
@@ -94,7 +96,7 @@ def target_of(project: Project) -> Target:
 
 
 def aws(project: Project, service: str) -> Any:
-    return client(service, sandbox.sandbox_credentials(), target_of(project))
+    return client(service, sandbox_credentials(), target_of(project))
 
 
 def lock_info(who: str, path: str, version: str) -> dict[str, str]:

@@ -37,8 +37,10 @@ from iacdrift.aws.session import AwsCredentials, Target, client
 from iacdrift.errors import TerraformError
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
-from iacdrift.flows.workbench import Workbench, prepared
+from iacdrift.flows.workbench import Workbench
+from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project, load_project
+from iacdrift.models.finding import CredentialsSource
 from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.sandbox import server as srv
 from tests.conftest import start_sandbox_project
@@ -101,7 +103,9 @@ def error_code(call: Any) -> str:
 
 def test_enforcement_is_on(enforced: Enforced) -> None:
     # The sandbox's own key is no identity moto knows: nothing here runs as admin.
-    sandbox_key = AwsCredentials(srv.ACCESS_KEY_ID, srv.SECRET_ACCESS_KEY, source="sandbox")
+    sandbox_key = AwsCredentials(
+        srv.ACCESS_KEY_ID, srv.SECRET_ACCESS_KEY, source=CredentialsSource.SANDBOX
+    )
     assert error_code(lambda: s3(sandbox_key, enforced.target).list_buckets()) in {
         "InvalidAccessKeyId",
         "AccessDenied",

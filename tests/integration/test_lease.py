@@ -36,6 +36,7 @@ from iacdrift.locking import (
 )
 from iacdrift.models.registry import StateBackend
 from iacdrift.sandbox import server as srv
+from iacdrift.sandbox.identity import sandbox_credentials
 from tests.conftest import start_sandbox_project
 
 pytestmark = pytest.mark.integration
@@ -68,7 +69,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory, plugin_cache: Path) -> Itera
         state = srv.load_state(sandbox.sandbox_dir(project))
         assert state is not None
         yield Cloud(
-            sandbox.sandbox_credentials(),
+            sandbox_credentials(),
             Target(state.region, state.endpoint_url),
             state.lockTable,
             state.stateBucket,

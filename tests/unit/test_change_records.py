@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from iacdrift.context import load_change_records, records_covering
 from iacdrift.errors import RegistryError
+from iacdrift.loaders.changes import load_change_records, records_covering
 from iacdrift.models.context import (
     AuditLogSource,
     ChangeOutcome,

@@ -12,9 +12,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from iacdrift.context import AuditIndex, AuditLogError, is_role, parse_records, read_directory
-from iacdrift.context.cloudtrail import arn_names, day_prefixes, file_time, unique_events
-from iacdrift.errors import InputError
+from iacdrift.core.attribution import index_audit
+from iacdrift.core.cloudtrail import (
+    actor_matches,
+    arn_names,
+    day_prefixes,
+    file_time,
+    parse_records,
+    unique_events,
+)
+from iacdrift.errors import AuditLogError, InputError
+from iacdrift.loaders.cloudtrail import read_directory
 from iacdrift.models.context import AuditEvent
 
 ACCOUNT = "123456789012"
@@ -600,40 +608,21 @@ def event(
     )
 
 
-def test_the_index_finds_events_by_any_identifier_sorted_by_time() -> None:
-    index = AuditIndex(
+def test_the_index_holds_successful_writes_under_every_identifier_they_name() -> None:
+    arn = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{SG}"
+    index = index_audit(
         [
-            event("late", 30, [SG]),
-            event("arn", 10, [f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/{SG}", SG]),
-            event("other", 20, ["sg-other"]),
+            event("arn", 10, [arn, SG]),
             event("read", 15, [SG], read_only=True),
             event("denied", 16, [SG], error="AccessDenied"),
-            event("late", 30, [SG]),  # delivered twice
+            event("other", 20, ["sg-other"]),
+            event("late", 30, [SG]),
         ]
     )
-    assert len(index) == 5
-    assert [e.eventId for e in index.events] == ["arn", "read", "denied", "other", "late"]
-    assert [e.eventId for e in index.for_resource([SG])] == ["arn", "late"]
-    assert [e.eventId for e in index.for_resource([SG, "sg-other"])] == ["arn", "other", "late"]
-    assert [e.eventId for e in index.for_resource([SG], mutating_only=False)] == [
-        "arn",
-        "read",
-        "denied",
-        "late",
-    ]
-    since = datetime(2026, 11, 25, 10, 15, tzinfo=UTC)
-    assert [e.eventId for e in index.for_resource([SG], since=since)] == ["late"]
-    assert [
-        e.eventId for e in index.for_resource(iter([SG]), since=since, mutating_only=False)
-    ] == [
-        "read",
-        "denied",
-        "late",
-    ]
-    assert index.for_resource(["sg-nobody"]) == []
-    assert index.for_resource([]) == []
-    # Ids match exactly: no substring or case folding.
-    assert index.for_resource([SG.upper(), SG[:-1]]) == []
+    assert sorted(index) == sorted([arn, SG, "sg-other"])
+    assert [e.eventId for e in index[SG]] == ["arn", "late"]
+    assert [e.eventId for e in index[arn]] == ["arn"]
+    assert [e.eventId for e in index["sg-other"]] == ["other"]
 
 
 def test_unique_events_keeps_one_per_id() -> None:
@@ -643,19 +632,20 @@ def test_unique_events_keeps_one_per_id() -> None:
 
 def test_role_globs_match_the_session_or_the_role() -> None:
     glass = event("g", 1, [])
-    assert is_role(glass, ["arn:aws:iam::*:role/ops/BreakGlass"])
-    assert is_role(glass, ["arn:aws:iam::*:role/*/Break*"])
-    assert is_role(glass, ["arn:aws:sts::*:assumed-role/BreakGlass/*"])
-    assert not is_role(glass, ["arn:aws:iam::*:role/BreakGlass"])  # the path matters
-    assert not is_role(glass, [])
-    assert AuditIndex.is_role(glass, ["*BreakGlass"])
+    assert actor_matches(glass, ["arn:aws:iam::*:role/ops/BreakGlass"])
+    assert actor_matches(glass, ["arn:aws:iam::*:role/*/Break*"])
+    assert actor_matches(glass, ["arn:aws:sts::*:assumed-role/BreakGlass/*"])
+    assert not actor_matches(glass, ["arn:aws:iam::*:role/BreakGlass"])  # the path matters
+    assert not actor_matches(glass, [])
+    assert actor_matches(glass, ["*BreakGlass"])
+    assert actor_matches(glass, iter(["nobody", "*BreakGlass"]))  # globs read once
 
     user = event("u", 1, [], actor=f"arn:aws:iam::{ACCOUNT}:user/alice", role=None)
-    assert not is_role(user, ["arn:aws:iam::*:role/*"])
-    assert is_role(user, ["arn:aws:iam::*:user/alice"])
+    assert not actor_matches(user, ["arn:aws:iam::*:role/*"])
+    assert actor_matches(user, ["arn:aws:iam::*:user/alice"])
 
     service = event(
         "s", 1, [], actor="autoscaling.amazonaws.com", role=None, actor_type="AWSService"
     )
-    assert is_role(service, ["autoscaling.amazonaws.com"])
-    assert not is_role(service, ["arn:aws:iam::*:role/*"])
+    assert actor_matches(service, ["autoscaling.amazonaws.com"])
+    assert not actor_matches(service, ["arn:aws:iam::*:role/*"])

@@ -27,15 +27,15 @@ from iacdrift.credentials import (
     EnvTokenSource,
     FileTokenSource,
     GitHubActionsTokenSource,
-    SandboxEndpoint,
-    sandbox_token_source,
     token_source,
 )
 from iacdrift.errors import CredentialsError
+from iacdrift.models.finding import CredentialsSource
 from iacdrift.models.registry import DriftManagedUnit, Oidc, Settings
 from iacdrift.sandbox import iam
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens
+from iacdrift.sandbox.identity import sandbox_credentials, sandbox_token_source
 
 ACCOUNT = "123456789012"
 TARGET = Target("us-east-1", "http://127.0.0.1:1")
@@ -111,7 +111,7 @@ def test_request_url_gets_audience_and_stack_appended() -> None:
 def test_request_token_never_shows_in_repr(endpoint: tuple[str, str, Path]) -> None:
     url, request_token, _ = endpoint
     assert request_token not in repr(GitHubActionsTokenSource(url, request_token))
-    assert request_token not in repr(SandboxEndpoint(url, request_token))
+    assert request_token not in repr(sandbox_token_source(url, request_token))
 
 
 def test_refused_stack_is_a_credentials_error_naming_it(endpoint: tuple[str, str, Path]) -> None:
@@ -190,11 +190,15 @@ def test_settings_choose_the_token_source(tmp_path: Path) -> None:
     env = token_source(oidc(source="env", tokenEnv="JWT"), root=tmp_path)
     assert isinstance(env, EnvTokenSource) and env.variable == "JWT"
     sandbox = token_source(
-        oidc(source="sandbox"), root=tmp_path, sandbox_endpoint=SandboxEndpoint("http://u?q", "t")
+        oidc(source="sandbox"), root=tmp_path, sandbox=sandbox_token_source("http://u?q", "t")
     )
     assert isinstance(sandbox, GitHubActionsTokenSource)
     assert (sandbox.request_url, sandbox.label) == ("http://u?q", "the sandbox token endpoint")
-    not_running = token_source(oidc(source="sandbox"), root=tmp_path)
+    with pytest.raises(CredentialsError, match="no sandbox token endpoint is known"):
+        token_source(oidc(source="sandbox"), root=tmp_path)
+    not_running = token_source(
+        oidc(source="sandbox"), root=tmp_path, sandbox=sandbox_token_source(None, None)
+    )
     assert isinstance(not_running, GitHubActionsTokenSource)
     with pytest.raises(CredentialsError, match="start it with `iacdrift sandbox up`"):
         not_running.token("prod-app")
@@ -261,7 +265,9 @@ class FakeSts:
         self.calls.append((role_arn, session, token, duration))
         if self.failure:
             raise CredentialsError(self.failure)
-        return AwsCredentials(f"ASIA{len(self.calls):016d}", "secret", "session", source="oidc")
+        return AwsCredentials(
+            f"ASIA{len(self.calls):016d}", "secret", "session", source=CredentialsSource.OIDC
+        )
 
 
 @dataclass
@@ -277,7 +283,7 @@ class FakeTokens:
 
 
 def ambient() -> AwsCredentials:
-    return AwsCredentials("AKIAAMBIENT", "ambient-secret", source="ambient")
+    return AwsCredentials("AKIAAMBIENT", "ambient-secret", source=CredentialsSource.AMBIENT)
 
 
 def resolver(
@@ -302,9 +308,8 @@ def resolver(
         TARGET,
         run_id="run0000000a",
         token_source=tokens_,
-        sandbox=sandbox,
         assume=sts or FakeSts(),
-        ambient=None if sandbox else ambient,
+        ambient=sandbox_credentials if sandbox else ambient,
         clock=lambda: now[0],
     )
 
@@ -418,7 +423,7 @@ def test_sts_failure_names_the_stack() -> None:
 def test_seeded_credentials_are_used_without_a_token() -> None:
     source, sts = FakeTokens(), FakeSts()
     resolve = resolver(tokens_=source, sts=sts)
-    seeded = AwsCredentials("ASIASEEDED", "s", "t", source="oidc")
+    seeded = AwsCredentials("ASIASEEDED", "s", "t", source=CredentialsSource.OIDC)
     resolve.seed("prod-app", seeded)
     assert resolve.for_stack("prod-app", unit("prod-app")) is seeded
     assert (source.asked, sts.calls) == ([], [])

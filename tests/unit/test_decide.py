@@ -8,16 +8,11 @@ from typing import Any
 
 import pytest
 
-from iacdrift.core.decide import (
-    Situation,
-    StackFacts,
-    Subject,
-    guardrail_field,
-    index_audit,
-    judge,
-    violated_guardrails,
-)
+from iacdrift.core.attribution import index_audit
+from iacdrift.core.decide import judge
+from iacdrift.core.guardrails import guardrail_field, violated_guardrails
 from iacdrift.core.planfacts import DataChange
+from iacdrift.core.subject import Situation, StackFacts, Subject
 from iacdrift.loaders.policy import policy_version
 from iacdrift.models.context import (
     AuditEvent,

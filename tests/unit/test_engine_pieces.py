@@ -19,22 +19,20 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from iacdrift.core.hclvalues import unquote
 from iacdrift.core.ordering import dependency_order
 from iacdrift.engine.base import PlanOutcome
 from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info
 from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES, build_child_env
 from iacdrift.engine.workspace import (
     copy_stack,
-    local_module_dirs,
     render_cli_config,
     scratch_copy,
     write_cli_config,
 )
 from iacdrift.errors import Diagnostic, LockInfo
 from iacdrift.flows.sandbox import estate_order
-from iacdrift.loaders.hcl import remote_state_reads
 from iacdrift.loaders.registry import load_project
+from iacdrift.loaders.stack_hcl import local_module_dirs, remote_state_reads, unquote
 from iacdrift.sandbox.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]

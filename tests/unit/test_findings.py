@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from iacdrift.core.decide import Situation, StackFacts
 from iacdrift.core.findings import StackPlan, stack_findings
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import LiveResource
+from iacdrift.core.subject import Situation, StackFacts
 from iacdrift.loaders.policy import policy_version
 from iacdrift.models.finding import ChangedField, DriftClass, Plane, Relationship
 from iacdrift.models.policy import Guardrail, PolicySet, PolicySource

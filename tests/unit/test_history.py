@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from iacdrift.errors import ExitCode
 from iacdrift.models.finding import Counts, LockHolder, StackResult, StackStatus
 from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.models.run import RunSelection
@@ -55,7 +56,7 @@ def store(tmp_path: Path) -> Iterator[HistoryStore]:
 
 
 def run_with(store: HistoryStore, run_id: str, *results: StackResult) -> None:
-    store.record_run_start(run_id, results[0].checkedAt if results else T0, "due")
+    store.record_run_start(run_id, results[0].checkedAt if results else T0, RunSelection.DUE)
     for item in results:
         store.record_result(run_id, item)
 
@@ -163,13 +164,11 @@ def test_naive_times_are_refused(store: HistoryStore) -> None:
 def test_run_ids_are_unique_and_results_need_a_started_run(store: HistoryStore) -> None:
     store.record_run_start("r1", T0, RunSelection.NAMED)
     with pytest.raises(HistoryError, match="already recorded"):
-        store.record_run_start("r1", T0, "all")
+        store.record_run_start("r1", T0, RunSelection.ALL)
     with pytest.raises(HistoryError, match="never started"):
         store.record_result("nope", result("s", StackStatus.CLEAN, T0))
     with pytest.raises(HistoryError, match="never started"):
-        store.record_run_end("nope", T0, 0)
-    with pytest.raises(ValueError, match="sometimes"):
-        store.record_run_start("r2", T0, "sometimes")
+        store.record_run_end("nope", T0, ExitCode.OK)
 
 
 def test_a_second_result_in_one_run_replaces_the_first(store: HistoryStore) -> None:
@@ -180,8 +179,8 @@ def test_a_second_result_in_one_run_replaces_the_first(store: HistoryStore) -> N
 
 
 def test_run_rows(store: HistoryStore) -> None:
-    store.record_run_start("r1", T0, "due")
-    store.record_run_end("r1", T0 + timedelta(minutes=3), 2)
+    store.record_run_start("r1", T0, RunSelection.DUE)
+    store.record_run_end("r1", T0 + timedelta(minutes=3), ExitCode.DRIFT)
     db = sqlite3.connect(store.path)
     try:
         row = db.execute("SELECT * FROM runs").fetchone()
@@ -233,10 +232,10 @@ def test_two_writers_at_once_from_two_threads(tmp_path: Path) -> None:
                 for index in range(runs_each):
                     run_id = f"{name}-{index}"
                     at = T0 + timedelta(minutes=index)
-                    store.record_run_start(run_id, at, "all")
+                    store.record_run_start(run_id, at, RunSelection.ALL)
                     store.record_result(run_id, result(name, StackStatus.CLEAN, at))
                     store.record_result(run_id, result("shared", StackStatus.ERROR, at))
-                    store.record_run_end(run_id, at + timedelta(seconds=30), 1)
+                    store.record_run_end(run_id, at + timedelta(seconds=30), ExitCode.FAILED)
         except BaseException as exc:
             errors.append(exc)
 
@@ -257,7 +256,7 @@ def test_two_writers_at_once_from_two_threads(tmp_path: Path) -> None:
 
 
 def test_one_store_shared_by_threads(store: HistoryStore) -> None:
-    store.record_run_start("r", T0, "all")
+    store.record_run_start("r", T0, RunSelection.ALL)
     start = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -320,7 +319,7 @@ def test_findings_are_kept_for_explain(tmp_path: Path) -> None:
         )
 
     with HistoryStore(tmp_path / "h.sqlite") as store:
-        store.record_run_start("r1", T0, "all")
+        store.record_run_start("r1", T0, RunSelection.ALL)
         store.record_findings("r1", [finding("drift-aaaaaaaaaaaaaaaaaaaa", "first", T0)])
         later = T0 + timedelta(hours=1)
         store.record_findings(None, [finding("drift-aaaaaaaaaaaaaaaaaaaa", "second", later)])

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iacdrift.core.normalize import (
-    canonical_json,
     default_for,
     is_set_attribute,
     normalize,
     set_root,
 )
+from iacdrift.primitives.canonical import canonical_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 

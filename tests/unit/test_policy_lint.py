@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from iacdrift.core.policy_lint import CRITICAL_FIELDS, critical_overlaps, has_errors, lint
+from iacdrift.core.policy_lint import critical_overlaps, has_errors, lint
+from iacdrift.core.resource_types import CRITICAL_FIELDS
 from iacdrift.loaders.policy import load_policies
 from iacdrift.models.policy import (
     KIND_MODELS,

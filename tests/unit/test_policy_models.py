@@ -32,11 +32,6 @@ from iacdrift.models.policy import (
     OwnerKind,
     PolicyKind,
     Route,
-    glob_covers,
-    pointer_covers,
-    pointer_segments,
-    pointers_overlap,
-    values_at,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -324,66 +319,6 @@ def test_model_rules_say_what_to_do(document: dict[str, Any], message: str) -> N
     assert [error["msg"].removeprefix("Value error, ") for error in caught.value.errors()] == [
         message
     ]
-
-
-# --- pointers and globs ---------------------------------------------------------------
-
-
-def test_pointer_segments_unescape() -> None:
-    assert pointer_segments("") == ()
-    assert pointer_segments("/tags/elbv2.k8s.aws~1cluster/~0x") == (
-        "tags",
-        "elbv2.k8s.aws/cluster",
-        "~x",
-    )
-
-
-@pytest.mark.parametrize(
-    ("pattern", "pointer", "covers"),
-    [
-        ("/ingress", "/ingress/0/cidr_blocks", True),
-        ("/ingress/*/description", "/ingress/3/description", True),
-        ("/ingress/*/description", "/ingress/3/cidr_blocks", False),
-        ("/ingress/0/cidr_blocks", "/ingress", False),
-        ("/*", "/anything/below", True),
-        ("/ingress/0", "/ingress/*", False),
-        ("/ingress/*", "/ingress/*/from_port", True),
-    ],
-)
-def test_pointer_covers(pattern: str, pointer: str, covers: bool) -> None:
-    assert pointer_covers(pattern, pointer) is covers
-
-
-def test_pointers_overlap_either_way() -> None:
-    assert pointers_overlap("/ingress/*/cidr_blocks", "/ingress")
-    assert pointers_overlap("/ingress", "/ingress/*/cidr_blocks")
-    assert pointers_overlap("/*/x", "/policy")
-    assert not pointers_overlap("/tags/owner", "/tags/team")
-
-
-@pytest.mark.parametrize(
-    ("outer", "inner", "covers"),
-    [
-        (None, "x", True),
-        ("x", None, False),
-        ("module.web.*", "module.web.aws_x.this", True),
-        ("module.web.*", "module.web.aws_x.*", True),
-        ("module.web.aws_x.*", "module.web.*", False),
-        ("prod?", "prod*", False),
-        ("prod", "prod", True),
-    ],
-)
-def test_glob_covers_is_conservative(outer: str | None, inner: str | None, covers: bool) -> None:
-    assert glob_covers(outer, inner) is covers
-
-
-def test_values_at_fans_out_and_drops_missing_steps() -> None:
-    value = {"a": [{"b": 1}, {"b": 2}, {"c": 3}], "d": {"y": 5, "x": 4}}
-    assert values_at(value, "/a/*/b") == [1, 2]
-    assert values_at(value, "/d/*") == [4, 5]
-    assert values_at(value, "/a/1/b") == [2]
-    assert values_at(value, "/a/9/b") == []
-    assert values_at(value, "") == [value]
 
 
 # --- semantics of each kind -----------------------------------------------------------

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iacdrift.core.redact import (
-    ALWAYS_SECRET,
     SENSITIVE_MARKER_PREFIX,
     contains_marker,
     fingerprint,
@@ -22,6 +21,7 @@ from iacdrift.core.redact import (
     marker,
     redact,
 )
+from iacdrift.core.resource_types import ALWAYS_SECRET
 
 SALT = b"test-salt"
 MARKER = re.compile(r"^\(sensitive:[0-9a-f]{16}\)$")

@@ -22,12 +22,10 @@ from iacdrift.core.routing import (
     ResolutionScope,
     findings_of,
     logged,
-    payload_for,
     plan,
     plan_deliveries,
     resolved_findings,
     scope_of,
-    stdout_line,
     target_name,
 )
 from iacdrift.loaders.policy import load_policies
@@ -51,6 +49,7 @@ from iacdrift.models.notification import (
 )
 from iacdrift.models.policy import Route
 from iacdrift.models.run import RunReport, RunSelection
+from iacdrift.report.payloads import payload_for, stdout_line
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from iacdrift.models.catalog import PUBLISHED, SCHEMA_BASE_URL, render_schema, write_schemas
+from iacdrift.flows.schemas import write_schemas
+from iacdrift.models.catalog import PUBLISHED, SCHEMA_BASE_URL, render_schema
 from iacdrift.models.registry import DriftManagedUnit
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-REGENERATE = "run `python -m iacdrift.models.catalog schemas/` and commit the result"
+REGENERATE = "run `python -m iacdrift.flows.schemas schemas/` and commit the result"
 
 SAMPLE_UNIT = """\
 apiVersion: iacdrift.dev/v1

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from iacdrift.core.staleness import due_stacks, is_stale, stack_status_entry
+from iacdrift.errors import ExitCode
 from iacdrift.models.finding import (
     Action,
+    CheckReport,
     Domain,
     DriftClass,
     Finding,
@@ -19,6 +21,7 @@ from iacdrift.models.finding import (
     Risk,
     StackResult,
     StackStatus,
+    drift_exit_code,
 )
 from iacdrift.models.registry import DriftManagedUnit
 from iacdrift.models.run import RunReport, RunSelection, SkippedStack, StatusReport
@@ -254,16 +257,34 @@ def run_report(*statuses: StackStatus, **extra: Any) -> RunReport:
 @pytest.mark.parametrize(
     ("statuses", "code"),
     [
-        ((), 0),
-        ((StackStatus.CLEAN,), 0),
-        ((StackStatus.CLEAN, StackStatus.DRIFTED), 2),
-        ((StackStatus.DRIFTED, StackStatus.ERROR), 1),
-        ((StackStatus.LOCKED,), 1),
-        ((StackStatus.STALE,), 1),
+        ((), ExitCode.OK),
+        ((StackStatus.CLEAN,), ExitCode.OK),
+        ((StackStatus.CLEAN, StackStatus.DRIFTED), ExitCode.DRIFT),
+        ((StackStatus.DRIFTED, StackStatus.ERROR), ExitCode.FAILED),
+        ((StackStatus.LOCKED,), ExitCode.FAILED),
+        ((StackStatus.STALE,), ExitCode.FAILED),
     ],
 )
-def test_run_exit_codes_match_check(statuses: tuple[StackStatus, ...], code: int) -> None:
-    assert run_report(*statuses).exit_code() == code
+def test_run_exit_codes_match_check(statuses: tuple[StackStatus, ...], code: ExitCode) -> None:
+    report = run_report(*statuses)
+    assert report.exit_code() is code
+    assert report.as_check_report().exit_code() is code
+    assert drift_exit_code(statuses) is code
+
+
+def test_unchecked_outranks_drift_beside_the_stacks() -> None:
+    assert drift_exit_code([StackStatus.CLEAN], drift=True) is ExitCode.DRIFT
+    assert drift_exit_code([StackStatus.DRIFTED], unchecked=True) is ExitCode.FAILED
+    assert drift_exit_code([], unchecked=True, drift=True) is ExitCode.FAILED
+
+
+def test_a_run_renders_as_its_check_report() -> None:
+    report = run_report(StackStatus.CLEAN, estateProblems=["state unreadable"])
+    assert report.as_check_report() == CheckReport(
+        generatedAt=report.finishedAt,
+        results=report.results,
+        estateProblems=["state unreadable"],
+    )
 
 
 def test_run_estate_findings_and_problems() -> None:

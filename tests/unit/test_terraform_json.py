@@ -13,11 +13,11 @@ import pytest
 
 from iacdrift.core.terraform_json import (
     format_address,
-    load_json,
     read_plan,
     read_state,
 )
 from iacdrift.errors import TerraformFormatError
+from iacdrift.loaders.terraform_json import load_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 PLANS = sorted(FIXTURES.glob("*/*.plan.json"))

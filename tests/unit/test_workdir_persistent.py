@@ -14,12 +14,12 @@ import pytest
 
 from iacdrift.engine import worker
 from iacdrift.engine.workspace import (
-    parse_hcl,
     persistent_copy,
     prune_copies,
     slot_name,
     stack_digest,
 )
+from iacdrift.loaders.stack_hcl import parse_hcl
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""CloudTrail audit events: parsed from log files, read from a directory or a log
-bucket, and indexed by the resources they name.
+"""CloudTrail audit events: parsed from log files and indexed by the resources they
+name (pure: the bytes come in, events go out).
 
 CloudTrail delivers one gzipped JSON object ``{"Records": [...]}`` every few
 minutes per account and region, under
@@ -13,8 +13,9 @@ Only identifiers are kept from ``requestParameters`` and ``responseElements``
 carry user data (tags, environment variables, policy documents, secret
 values) are not even searched for identifiers.
 
-:func:`parse_records` and :class:`AuditIndex` are pure; :func:`read_directory`
-reads files and :func:`read_bucket` lists only the day folders of the window.
+Reading the files is elsewhere: :func:`iacdrift.loaders.cloudtrail.read_directory`
+(a local directory) and :func:`iacdrift.aws.cloudtrail.read_bucket` (a trail's log
+bucket, only the day folders of the window: :func:`day_prefixes`).
 """
 
 from __future__ import annotations
@@ -23,17 +24,14 @@ import gzip
 import json
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any, TypeGuard
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
-from iacdrift.errors import InputError
+from iacdrift.errors import AuditLogError
 from iacdrift.models.context import AuditEvent
+from iacdrift.primitives.moments import as_utc, require_aware
 
 LOG_SUFFIXES: tuple[str, ...] = (".json.gz", ".json")
 
@@ -125,11 +123,7 @@ DELIVERY_LAG = timedelta(hours=1)
 _RECOVER = "remove it from the audit log location or fetch it again from the trail's bucket"
 
 
-class AuditLogError(InputError):
-    """A CloudTrail log file (or the place they are kept) that we cannot read."""
-
-
-# --- parsing (pure) ------------------------------------------------------------------
+# --- parsing ------------------------------------------------------------------
 
 
 def parse_records(data: bytes, source: str) -> list[AuditEvent]:
@@ -201,9 +195,7 @@ def _event_time(value: str, where: str) -> datetime:
     except ValueError as exc:
         raise AuditLogError(f"{where}: {value!r} is not an ISO 8601 time; {_RECOVER}") from exc
     # CloudTrail writes UTC with a Z; a time without a zone is UTC too.
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def _actor_arn(identity: Mapping[str, Any]) -> str:
@@ -332,7 +324,7 @@ def file_time(name: str) -> datetime | None:
         return None
 
 
-def _delivered_before(name: str, since: datetime | None) -> bool:
+def delivered_before(name: str, since: datetime | None) -> bool:
     """The file was delivered well before ``since``: none of its events can be wanted."""
     delivered = file_time(name)
     # The name's time is minute-truncated and AWS does not define it to the second:
@@ -340,7 +332,8 @@ def _delivered_before(name: str, since: datetime | None) -> bool:
     return since is not None and delivered is not None and delivered + DELIVERY_LAG < since
 
 
-def _is_log_name(name: str) -> bool:
+def is_log_name(name: str) -> bool:
+    """A CloudTrail log file's name (``.json.gz`` or ``.json``), not a digest file's."""
     # Digest files (integrity validation) are JSON too, but hold no events.
     return name.endswith(LOG_SUFFIXES) and "CloudTrail-Digest" not in name
 
@@ -350,8 +343,8 @@ def day_prefixes(
 ) -> list[str]:
     """The day folders that can hold events from ``since`` to ``until``, oldest first."""
     base = log_prefix(prefix, account) + f"{region}/"
-    first = _utc(since, "since").date()
-    last = (_utc(until, "until") + DELIVERY_LAG).date()
+    first = require_aware(since, "since").date()
+    last = (require_aware(until, "until") + DELIVERY_LAG).date()
     days: list[str] = []
     day = first
     while day <= last:
@@ -369,145 +362,16 @@ def log_prefix(prefix: str, account: str) -> str:
     return f"{head}/AWSLogs/{account}/CloudTrail/" if head else f"AWSLogs/{account}/CloudTrail/"
 
 
-def _utc(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware")
-    return moment.astimezone(UTC)
+# --- index ------------------------------------------------------------------------
 
 
-# --- reading ---------------------------------------------------------------------------
+def actor_matches(event: AuditEvent, globs: Iterable[str]) -> bool:
+    """The event's actor matches one of the ARN globs (``fnmatch``, case-sensitive).
 
-
-def read_directory(directory: Path, since: datetime | None) -> list[AuditEvent]:
-    """Every event at or after ``since`` in the CloudTrail files below ``directory``.
-
-    Searches recursively for ``*.json.gz`` and ``*.json`` (digest files skipped);
-    one event per eventId, sorted by time.
+    Both the actor's ARN (for an assumed role, the session ARN) and, when the event
+    names one, the role's ARN are tried: ``arn:aws:iam::*:role/ops/BreakGlass``
+    matches every session of that role, ``arn:aws:sts::*:assumed-role/BreakGlass/*``
+    too (the session ARN drops the role's path). No globs: no match.
     """
-    if not directory.is_dir():
-        what = "is not a directory" if directory.exists() else "not found"
-        raise AuditLogError(
-            f"{directory}: audit log directory {what}; create it with CloudTrail files "
-            "or fix context.auditLogs.directory in iacdrift.yaml"
-        )
-    since = _utc(since, "since") if since is not None else None
-    events: list[AuditEvent] = []
-    for path in sorted(directory.rglob("*")):
-        if not _is_log_name(path.name) or "CloudTrail-Digest" in path.parts:
-            continue
-        if not path.is_file() or _delivered_before(path.name, since):
-            continue
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise AuditLogError(
-                f"{path}: cannot read: {exc.strerror or exc}; check its permissions"
-            ) from exc
-        events.extend(parse_records(data, str(path)))
-    return unique_events(event for event in events if since is None or event.eventTime >= since)
-
-
-def read_bucket(
-    bucket: str,
-    prefix: str,
-    account: str,
-    regions: Sequence[str],
-    since: datetime,
-    until: datetime,
-    credentials: AwsCredentials,
-    target: Target,
-) -> list[AuditEvent]:
-    """Every event from ``since`` to ``until`` (inclusive) a trail delivered to ``bucket``.
-
-    Lists only the day folders of the window for each region (no region given:
-    the regions found under the account's ``CloudTrail/`` folder), never the
-    whole bucket. One event per eventId, sorted by time.
-    """
-    since, until = _utc(since, "since"), _utc(until, "until")
-    s3 = client("s3", credentials, target)
-    where = f"s3://{bucket}/{log_prefix(prefix, account)}"
-    try:
-        chosen = list(regions) or _regions(s3, bucket, log_prefix(prefix, account))
-        events: list[AuditEvent] = []
-        for region in sorted(set(chosen)):
-            for day in day_prefixes(prefix, account, region, since, until):
-                where = f"s3://{bucket}/{day}"
-                for key in _keys(s3, bucket, day):
-                    if not _is_log_name(key) or _delivered_before(key, since):
-                        continue
-                    where = f"s3://{bucket}/{key}"
-                    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-                    events.extend(parse_records(body, where))
-    except (BotoCoreError, ClientError) as exc:
-        raise describe_cloud_error(exc, f"reading CloudTrail logs at {where}", target) from exc
-    return unique_events(event for event in events if since <= event.eventTime <= until)
-
-
-def _keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            yield str(item["Key"])
-
-
-def _regions(s3: Any, bucket: str, prefix: str) -> list[str]:
-    found: list[str] = []
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=prefix, Delimiter="/"
-    )
-    for page in pages:
-        for common in page.get("CommonPrefixes", []):
-            found.append(str(common["Prefix"])[len(prefix) :].strip("/"))
-    return sorted(region for region in found if region)
-
-
-# --- index (pure) ------------------------------------------------------------------------
-
-
-def is_role(event: AuditEvent, globs: Iterable[str]) -> bool:
-    """The event's identity (its ARN, or for an assumed role the role's ARN) matches a glob."""
-    arns = [arn for arn in (event.actorArn, event.roleArn) if arn]
+    arns = [event.actorArn] + ([event.roleArn] if event.roleArn else [])
     return any(fnmatchcase(arn, pattern) for pattern in globs for arn in arns)
-
-
-class AuditIndex:
-    """Events looked up by the identifiers they name; built once, read many times."""
-
-    def __init__(self, events: Iterable[AuditEvent]) -> None:
-        self._events: tuple[AuditEvent, ...] = tuple(unique_events(events))
-        self._by_id: dict[str, list[int]] = {}
-        for position, event in enumerate(self._events):
-            for identifier in event.resourceIds:
-                self._by_id.setdefault(identifier, []).append(position)
-
-    @property
-    def events(self) -> tuple[AuditEvent, ...]:
-        """Every event, one per eventId, sorted by time."""
-        return self._events
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    def for_resource(
-        self,
-        ids: Iterable[str],
-        *,
-        since: datetime | None = None,
-        mutating_only: bool = True,
-    ) -> list[AuditEvent]:
-        """Events naming any of ``ids`` (exactly), at or after ``since``, sorted by time.
-
-        ``mutating_only`` keeps only writes that succeeded (a failed call or a
-        read changed nothing).
-        """
-        positions = sorted({p for identifier in set(ids) for p in self._by_id.get(identifier, [])})
-        found = [self._events[p] for p in positions]
-        return [
-            event
-            for event in found
-            if (since is None or event.eventTime >= since) and (not mutating_only or event.mutating)
-        ]
-
-    @staticmethod
-    def is_role(event: AuditEvent, globs: Iterable[str]) -> bool:
-        """See :func:`is_role`."""
-        return is_role(event, globs)

@@ -1,4 +1,7 @@
-"""Reading what a stack's HCL says (the desired plane), with python-hcl2.
+"""Reading what a stack's HCL says (the desired plane), with python-hcl2: the one
+place iacdrift parses HCL (files cached by content), finds a root module's local
+modules, and reads remote-state reads, resource types, ignore_changes and
+provider requirements.
 
 Only what iacdrift needs; Terraform stays the authority on what the
 configuration means.
@@ -6,18 +9,78 @@ configuration means.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iacdrift.core.hclvalues import unquote
-from iacdrift.engine.workspace import local_module_dirs, parse_hcl
+import hcl2
 
 
-def _parse(path: Path) -> dict[str, Any]:
-    # Cached while the file is unchanged: a run reads each file for several purposes.
-    return parse_hcl(path)
+def unquote(value: object) -> str | None:
+    """The text of a string literal; python-hcl2 8.x keeps its quotes. None if not a string."""
+    if not isinstance(value, str):
+        return None
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    return value
+
+
+# Parsed HCL files by content: one run reads each stack's files for several purposes
+# (copy, provider requirements, desired plane, types) and python-hcl2 is slow, while
+# reading and hashing a file is not. Keyed by content, not by mtime (file times are
+# coarse: two writes within a few milliseconds can share one). Bounded; the parsed
+# dicts are shared, never mutate them.
+_PARSE_CACHE_SIZE = 2048
+_parsed: OrderedDict[bytes, dict[str, Any]] = OrderedDict()
+_parsed_lock = threading.Lock()
+
+
+def parse_hcl(path: Path) -> dict[str, Any]:
+    """One HCL file parsed by python-hcl2 (cached by content).
+
+    Raises OSError for an unreadable file and what python-hcl2 raises for a file it
+    cannot parse.
+    """
+    text = path.read_text(encoding="utf-8")
+    key = hashlib.sha256(text.encode("utf-8")).digest()
+    with _parsed_lock:
+        found = _parsed.get(key)
+        if found is not None:
+            _parsed.move_to_end(key)
+            return found
+    parsed: dict[str, Any] = hcl2.loads(text)
+    with _parsed_lock:
+        _parsed[key] = parsed
+        while len(_parsed) > _PARSE_CACHE_SIZE:
+            _parsed.popitem(last=False)
+    return parsed
+
+
+def local_module_dirs(module_dir: Path) -> set[Path]:
+    """Every local module directory a root module uses, transitively (resolved paths)."""
+    seen: set[Path] = set()
+    pending = [module_dir.resolve()]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for tf_file in sorted(current.glob("*.tf")):
+            try:
+                parsed = parse_hcl(tf_file)
+            except Exception:
+                # A file Terraform itself will reject: let init report it properly.
+                continue
+            for block in parsed.get("module", []):
+                for body in block.values():
+                    source = unquote(body.get("source")) if isinstance(body, dict) else None
+                    if source and source.startswith(("./", "../")):
+                        pending.append((current / source).resolve())
+    return seen
 
 
 def remote_state_reads(stack_dir: Path) -> set[tuple[str, str]]:
@@ -27,7 +90,7 @@ def remote_state_reads(stack_dir: Path) -> set[tuple[str, str]]:
     for directory in sorted(local_module_dirs(stack_dir)):
         for tf_file in sorted(directory.glob("*.tf")):
             try:
-                parsed = _parse(tf_file)
+                parsed = parse_hcl(tf_file)
             except Exception:
                 continue  # Terraform reports a broken file itself, better than we can.
             for block in parsed.get("data", []):
@@ -88,7 +151,7 @@ def read_configuration(stack_dir: Path) -> DesiredConfiguration:
         seen.add((directory, prefix))
         for tf_file in sorted(directory.glob("*.tf")):
             try:
-                parsed = _parse(tf_file)
+                parsed = parse_hcl(tf_file)
             except Exception:
                 continue
             files += 1
@@ -120,7 +183,7 @@ def provider_requirements(stack_dir: Path) -> list[str]:
     for directory in sorted(local_module_dirs(stack_dir)):
         for tf_file in sorted(directory.glob("*.tf")):
             try:
-                parsed = _parse(tf_file)
+                parsed = parse_hcl(tf_file)
             except Exception:
                 continue
             for terraform in parsed.get("terraform", []):
@@ -131,3 +194,21 @@ def provider_requirements(stack_dir: Path) -> list[str]:
                             version = unquote(spec.get("version")) or "*"
                             found.add(f"{name}={source}@{version}")
     return sorted(found)
+
+
+def locked_providers(workdir: Path) -> dict[str, str]:
+    """Provider source -> exact version, from the working copy's ``.terraform.lock.hcl``."""
+    path = workdir / ".terraform.lock.hcl"
+    if not path.exists():
+        return {}
+    try:
+        parsed = parse_hcl(path)
+    except Exception:
+        return {}
+    found: dict[str, str] = {}
+    for block in parsed.get("provider", []):
+        for source, body in block.items():
+            version = unquote(body.get("version")) if isinstance(body, dict) else None
+            if version:
+                found[unquote(source) or source] = version
+    return dict(sorted(found.items()))
