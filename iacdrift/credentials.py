@@ -224,8 +224,8 @@ def token_source(
         return EnvTokenSource(oidc.tokenEnv, environ)
     if sandbox is None:
         raise CredentialsError(
-            "oidc.source is sandbox but no sandbox token endpoint is known; set "
-            "cloud.target: sandbox and start it with `iacdrift sandbox up`"
+            "oidc.source is sandbox, but no sandbox token endpoint was handed in "
+            "(iacdrift hands it in when it opens a project)"
         )
     return sandbox
 

@@ -63,7 +63,7 @@ class AwsCredentials:
     source: CredentialsSource = CredentialsSource.OIDC
 
     def __repr__(self) -> str:
-        return f"AwsCredentials(access_key_id={self.access_key_id!r}, source={self.source!r})"
+        return f"AwsCredentials(access_key_id={self.access_key_id!r}, source={self.source.value!r})"
 
     def stack_values(self) -> dict[str, str]:
         values = {

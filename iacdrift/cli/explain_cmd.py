@@ -45,7 +45,7 @@ def explain_command(
     history_file: Path | None,
     report_file: Path | None,
     output_format: str,
-) -> int:
+) -> ExitCode:
     """Show which rules, audit events and change records decided a finding.
 
     FINDING_ID is the findingId of a finding (`drift-...`, as `run` and `check`

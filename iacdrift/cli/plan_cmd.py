@@ -51,7 +51,7 @@ def plan_command(
     tf_binary: str | None,
     tofu_binary: str | None,
     output_format: str,
-) -> int:
+) -> ExitCode:
     """Init and plan one stack with its own credentials, in a scratch copy.
 
     STACK is a registry name (see `iacdrift registry list`) or a stack directory.

@@ -8,6 +8,7 @@ import click
 
 from iacdrift.cli.common import config_option
 from iacdrift.cli.policy_cmd import policies_option
+from iacdrift.errors import ExitCode
 from iacdrift.flows.notify import DEFAULT_TIMEOUT, route_saved_report
 from iacdrift.report.notification import route_lines
 
@@ -46,7 +47,7 @@ def route_command(
     log_path: Path | None,
     dry_run: bool,
     timeout: float,
-) -> int:
+) -> ExitCode:
     """Send the findings of a saved report where the Route policies say.
 
     REPORT.json is the output of `iacdrift run --format json` (or its --out

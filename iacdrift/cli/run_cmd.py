@@ -20,6 +20,7 @@ from iacdrift.flows.run import Progress as ProgressCallback
 from iacdrift.flows.run import RunRequest, execute_run
 from iacdrift.flows.workbench import EngineOptions
 from iacdrift.models.finding import StackResult
+from iacdrift.models.notification import NotificationReport
 from iacdrift.models.run import RunSelection
 from iacdrift.report.check import render_markdown, render_table
 from iacdrift.report.common import render_json
@@ -152,11 +153,12 @@ def run_command(
         # A stdout notification target must not break `--format json` on standard output.
         click.echo(line, err=json_out)
 
-    outcome = execute_run(request, _progress, echo=echo)
-    report = outcome.report
-    if outcome.notifications is not None:
-        for line in run_notification_lines(outcome.notifications):
+    def notified(notifications: NotificationReport) -> None:
+        for line in run_notification_lines(notifications):
             click.echo(line, err=True)
+
+    outcome = execute_run(request, _progress, echo=echo, notified=notified)
+    report = outcome.report
     if json_out:
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":

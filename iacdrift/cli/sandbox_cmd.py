@@ -35,7 +35,7 @@ def sandbox_group() -> None:
 @config_option
 @registry_option
 @click.option("--no-apply", is_flag=True, help="Start the cloud only; apply no stack.")
-def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bool) -> int:
+def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bool) -> ExitCode:
     """Start the sandbox (idempotent) and apply every registered stack once.
 
     Starts a moto server on a free 127.0.0.1 port (pid and port recorded in the
@@ -69,7 +69,9 @@ def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bo
 @config_option
 @registry_option
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-def status_command(config_path: Path | None, registry_dir: Path | None, output_format: str) -> int:
+def status_command(
+    config_path: Path | None, registry_dir: Path | None, output_format: str
+) -> ExitCode:
     """Say whether the sandbox runs, where, and what was applied and injected.
 
     Exit codes: 0 running, 1 not running.
@@ -99,7 +101,7 @@ def status_command(config_path: Path | None, registry_dir: Path | None, output_f
 @sandbox_group.command("down")
 @config_option
 @registry_option
-def down_command(config_path: Path | None, registry_dir: Path | None) -> int:
+def down_command(config_path: Path | None, registry_dir: Path | None) -> ExitCode:
     """Stop the moto server this sandbox started (no other process is touched).
 
     moto keeps everything in memory: the estate and its state are gone after this.
@@ -128,7 +130,7 @@ def drift_command(
     actor: str | None,
     config_path: Path | None,
     registry_dir: Path | None,
-) -> int:
+) -> ExitCode:
     """Make a realistic change in the sandbox, with the records that come with it.
 
     The change is made with boto3 (or, for remote-state-change, a real apply of
@@ -190,7 +192,9 @@ def token_group() -> None:
 @click.argument("stack")
 @config_option
 @registry_option
-def token_refuse_command(stack: str, config_path: Path | None, registry_dir: Path | None) -> int:
+def token_refuse_command(
+    stack: str, config_path: Path | None, registry_dir: Path | None
+) -> ExitCode:
     """Refuse tokens for STACK (a registered stack, or `inventory`) from now on.
 
     Exit codes: 0 done, 1 unknown stack.
@@ -205,7 +209,9 @@ def token_refuse_command(stack: str, config_path: Path | None, registry_dir: Pat
 @click.argument("stack")
 @config_option
 @registry_option
-def token_allow_command(stack: str, config_path: Path | None, registry_dir: Path | None) -> int:
+def token_allow_command(
+    stack: str, config_path: Path | None, registry_dir: Path | None
+) -> ExitCode:
     """Lift the refusal of STACK (allowing one not refused is fine).
 
     Exit codes: 0 done, 1 failed.
@@ -219,7 +225,7 @@ def token_allow_command(stack: str, config_path: Path | None, registry_dir: Path
 @token_group.command("list")
 @config_option
 @registry_option
-def token_list_command(config_path: Path | None, registry_dir: Path | None) -> int:
+def token_list_command(config_path: Path | None, registry_dir: Path | None) -> ExitCode:
     """List the refused stacks, one per line.
 
     Exit codes: 0 always.

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from iacdrift.cli.common import config_option, format_option, registry_option, wide_console
+from iacdrift.errors import ExitCode
 from iacdrift.flows.status import StatusOptions, project_status
 from iacdrift.primitives.duration import parse_duration
 from iacdrift.report.common import render_json
@@ -62,7 +63,7 @@ def status_command(
     output_format: str,
     stale_lock_after: timedelta,
     contention_window: timedelta,
-) -> int:
+) -> ExitCode:
     """Show, per registered stack, whether its last drift answer still holds.
 
     Reads the run history that `iacdrift run` writes: the last result, the last

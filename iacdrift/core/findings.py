@@ -1,7 +1,7 @@
 """Assemble finding records from divergences, unmanaged resources and guardrail hits. Pure.
 
 Classification itself is :mod:`iacdrift.core.decide`; this module turns a
-difference into a :class:`~iacdrift.core.decide.Subject`, asks for its
+difference into a :class:`~iacdrift.core.subject.Subject`, asks for its
 verdict and writes the :class:`~iacdrift.models.finding.Finding`.
 """
 
@@ -33,7 +33,7 @@ from iacdrift.models.finding import (
 from iacdrift.primitives.address import config_address
 from iacdrift.primitives.canonical import canonical_json
 
-__all__ = ["StackFacts", "StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
+__all__ = ["StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
 
 
 def finding_id(

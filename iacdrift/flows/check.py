@@ -32,6 +32,7 @@ from iacdrift.core import planfacts
 from iacdrift.core.planes import analyze, drift_view
 from iacdrift.core.routing import findings_of
 from iacdrift.core.samestate import disagreements
+from iacdrift.core.subject import StackFacts
 from iacdrift.core.terraform_json import PlanView, StateView, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
@@ -85,15 +86,15 @@ class Observation:
     live: list[LiveResource] = field(default_factory=list)
 
 
-def facts_for(ref: StackRef) -> assemble.StackFacts:
+def facts_for(ref: StackRef) -> StackFacts:
     unit = ref.unit
     if unit is None:
-        return assemble.StackFacts(stack=ref.name, source_of_truth=f"file://{ref.directory}")
+        return StackFacts(stack=ref.name, source_of_truth=f"file://{ref.directory}")
     spec = unit.spec
     source = f"git://{spec.source.repo}/{spec.source.path}"
     if spec.source.ref:
         source += f"?ref={spec.source.ref}"
-    return assemble.StackFacts(
+    return StackFacts(
         stack=ref.name,
         environment=spec.environment,
         owner=spec.owner,

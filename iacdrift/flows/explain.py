@@ -11,8 +11,8 @@ from pathlib import Path
 
 from iacdrift.core.routing import findings_of
 from iacdrift.errors import FindingNotFoundError
-from iacdrift.flows.saved_report import read_report
 from iacdrift.loaders.registry import load_project
+from iacdrift.loaders.reports import read_report
 from iacdrift.models.finding import Finding
 from iacdrift.store.history import MIN_PREFIX, HistoryStore, default_history_path
 

@@ -11,7 +11,7 @@ points: :func:`notify_run` (``iacdrift run``, after its checks) and
   (a POST redirected would arrive as an empty GET). Timeout 5 s by default.
 * jsonl: append one canonical JSON line per delivery to the path (relative to
   the project root), creating parent directories, then fsync.
-* stdout: one line through ``click.echo``.
+* stdout: one line through the ``echo`` the caller hands in (standard output by default).
 
 A failed delivery (refused, timeout, non-2xx, unwritable file) does not stop the
 others and is not logged, so the next run retries it; its outcome carries one
@@ -31,8 +31,6 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import click
-
 from iacdrift import __version__
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.routing import (
@@ -45,9 +43,9 @@ from iacdrift.core.routing import (
     unique_findings,
 )
 from iacdrift.errors import ExecutionError
-from iacdrift.flows.saved_report import read_report
 from iacdrift.loaders.policy import default_policy_dir, load_policies
 from iacdrift.loaders.registry import Project
+from iacdrift.loaders.reports import read_report
 from iacdrift.models.finding import CheckReport, Finding
 from iacdrift.models.notification import Delivery, DeliveryOutcome, NotificationReport
 from iacdrift.models.policy import NotifyTarget, NotifyType, PolicySet, Route
@@ -163,7 +161,7 @@ def deliver(
     project_root: Path,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
 ) -> DeliveryOutcome:
     """Send one delivery; a failure is an outcome, never an exception."""
     try:
@@ -192,7 +190,7 @@ def send_deliveries(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     on_success: Callable[[Delivery, Finding], None] | None = None,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
 ) -> list[DeliveryOutcome]:
     """Send each delivery in order; one failing never stops the rest."""
     outcomes: list[DeliveryOutcome] = []
@@ -216,7 +214,7 @@ def route_findings(
     *,
     scope: ResolutionScope | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
 ) -> NotificationReport:
     """Route, send and log the findings; with ``send=False`` only plan (a dry run).
 
@@ -274,7 +272,7 @@ def route_report(
     send: bool = True,
     *,
     timeout: float = DEFAULT_TIMEOUT,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
 ) -> NotificationReport:
     """:func:`route_findings` over a run or check report, resolving where it is complete."""
     return route_findings(
@@ -296,7 +294,7 @@ def notify_run(
     *,
     policies_dir: Path | None = None,
     log_path: Path | None = None,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
 ) -> NotificationReport | None:
     """Route a run's findings by the project's Route policies, at the run's end; None when
     there are no routes. A failed delivery is in the outcomes and retried next run."""

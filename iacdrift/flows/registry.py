@@ -1,5 +1,5 @@
-"""Read the settings and the registry: `iacdrift registry validate | list`, and the
-project every other command starts from."""
+"""Read the settings and the registry: `iacdrift registry validate | list`, and
+:func:`open_project` for the commands that only need the project (plan, sandbox)."""
 
 from __future__ import annotations
 

@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-import click
-
 from iacdrift import locking
 from iacdrift.aws import inventory
 from iacdrift.clock import Clock, utc_now
@@ -464,14 +462,16 @@ def execute_run(
     request: RunRequest,
     display: Callable[[], AbstractContextManager[Progress]] = _silent,
     *,
-    echo: Callable[[str], None] = click.echo,
+    echo: Callable[[str], None] = print,
+    notified: Callable[[NotificationReport], None] | None = None,
 ) -> RunOutcome:
     """``iacdrift run``: check the selected stacks (:func:`run`, recorded in the run
     history), route the findings, then write the ``--out`` files.
 
     ``display`` is entered while the stacks are checked (not while notifying) and
     yields what hears of each stack as it finishes; ``echo`` prints for stdout
-    notification targets.
+    notification targets; ``notified`` hears the notification report as soon as
+    the findings were routed (before the files are written).
     """
     project = load_project(request.config_path, request.registry_dir)
     bench = Workbench.open(project, request.engine)
@@ -494,5 +494,7 @@ def execute_run(
             log_path=request.notification_log,
             echo=echo,
         )
+        if notified is not None and notifications is not None:
+            notified(notifications)
     written = write_run_files(request.out_dir, report) if request.out_dir else []
     return RunOutcome(report, notifications, tuple(written))

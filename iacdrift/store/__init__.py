@@ -1,1 +1,2 @@
-"""What iacdrift keeps between runs: the run history (SQLite)."""
+"""What iacdrift keeps between runs: the run history and the notification log
+(SQLite), and the fingerprint salt."""

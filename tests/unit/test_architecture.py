@@ -10,6 +10,7 @@
 4. Only ``engine/`` and ``sandbox/daemon.py`` start processes (one door to Terraform;
    the sandbox's daemons).
 5. The package's top level holds only the modules of :data:`TOP_LEVEL`.
+6. Only ``cli/`` imports click (flows take callbacks, never print through click).
 
 Each failure names the file, the line and the import or call.
 """
@@ -246,6 +247,17 @@ def test_only_aws_imports_boto3_or_botocore() -> None:
         if not _relative(path).startswith("aws/")
         for found in _imports(path)
         if found.module.split(".")[0] in CLOUD_CLIENTS
+    ]
+    assert wrong == [], "\n".join(wrong)
+
+
+def test_only_cli_imports_click() -> None:
+    wrong = [
+        str(found)
+        for path in _modules()
+        if not _relative(path).startswith("cli/")
+        for found in _imports(path)
+        if found.module.split(".")[0] == "click"
     ]
     assert wrong == [], "\n".join(wrong)
 

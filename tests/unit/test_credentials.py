@@ -194,7 +194,7 @@ def test_settings_choose_the_token_source(tmp_path: Path) -> None:
     )
     assert isinstance(sandbox, GitHubActionsTokenSource)
     assert (sandbox.request_url, sandbox.label) == ("http://u?q", "the sandbox token endpoint")
-    with pytest.raises(CredentialsError, match="no sandbox token endpoint is known"):
+    with pytest.raises(CredentialsError, match="no sandbox token endpoint was handed in"):
         token_source(oidc(source="sandbox"), root=tmp_path)
     not_running = token_source(
         oidc(source="sandbox"), root=tmp_path, sandbox=sandbox_token_source(None, None)

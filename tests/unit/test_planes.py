@@ -247,7 +247,7 @@ def test_ignore_changes_discounts_a_planned_change_on_the_field() -> None:
     assert found.relationship is R.RECORDED_NE_ACTUAL
     [found] = run(p, ignore_changes={ADDRESS: frozenset({"tags["})})
     assert found.relationship is R.OUT_OF_BAND
-    # Keyed by configuration address (no instance key), as configuration.py reads it.
+    # Keyed by configuration address (no instance key), as loaders/stack_hcl.py reads it.
     counted = "aws_s3_bucket.b[0]"
     p = plan(
         [entry(["update"], RECORDED, ACTUAL, address=counted)],

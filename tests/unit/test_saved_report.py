@@ -10,7 +10,8 @@ import pytest
 
 from iacdrift.errors import FindingNotFoundError, InputError
 from iacdrift.flows.explain import find_finding
-from iacdrift.flows.saved_report import read_report, write_check_files, write_run_files
+from iacdrift.flows.saved_report import write_check_files, write_run_files
+from iacdrift.loaders.reports import read_report
 from iacdrift.models.finding import (
     Action,
     Domain,
