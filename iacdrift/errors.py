@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 
 
 class ExitCode(IntEnum):
@@ -124,6 +125,10 @@ class TerraformFailure:
     exit_code: int | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     stderr_tail: str = ""
+    # What the operator can do about it, when we know more than Terraform said.
+    hint: str = ""
+    # Terraform's log file of the call (--tf-log), when one was written.
+    log: Path | None = None
 
 
 # Terraform 1.15 prefixes init failures with this umbrella diagnostic; the real
@@ -152,7 +157,14 @@ class TerraformError(ExecutionError):
         else:
             tail = failure.stderr_tail.strip().splitlines()
             reason = tail[-1] if tail else f"exit code {failure.exit_code}"
-        super().__init__(f"{stack}: terraform {failure.command} failed: {reason}")
+        hint = f"; {failure.hint}" if failure.hint else ""
+        log = f"; Terraform's log: {failure.log}" if failure.log else ""
+        super().__init__(f"{stack}: terraform {failure.command} failed: {reason}{hint}{log}")
+
+    @property
+    def log(self) -> Path | None:
+        """Terraform's log file of the failed call (--tf-log), if one was written."""
+        return self.failure.log
 
     @property
     def summary(self) -> str:
@@ -194,6 +206,10 @@ class StateLockedError(TerraformError):
 
 class TerraformTimeoutError(ExecutionError):
     """A Terraform call ran past its timeout and was stopped."""
+
+    def __init__(self, message: str, *, log: Path | None = None) -> None:
+        super().__init__(f"{message}; Terraform's log: {log}" if log else message)
+        self.log = log
 
 
 class EngineUnavailableError(ExecutionError):

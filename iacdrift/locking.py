@@ -66,6 +66,14 @@ def holder_name(run_id: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
 
 
+def holder_run_id(holder: str) -> str | None:
+    """The run id in a :func:`holder_name`; None when the holder names none."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
+        return None
+    return parts[2]
+
+
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 

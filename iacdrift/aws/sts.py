@@ -53,14 +53,14 @@ _sts_clients: dict[tuple[str, str | None], Any] = {}
 def _sts_client(target: Target) -> Any:
     """An unsigned STS client per target, made once: it carries no credentials (the web
     identity token travels in each call), so every stack may share it."""
-    key = (target.region, target.endpoint_url)
+    key = (target.region, target.url_for("sts"))
     with _sts_lock:
         found = _sts_clients.get(key)
         if found is None:
             core = isolated_botocore_session()
             session = boto3.session.Session(botocore_session=core, region_name=target.region)
             factory: Any = session.client
-            found = factory("sts", endpoint_url=target.endpoint_url, config=_UNSIGNED)
+            found = factory("sts", endpoint_url=target.url_for("sts"), config=_UNSIGNED)
             _sts_clients[key] = found
         return found
 
@@ -72,7 +72,7 @@ def assume_role_with_web_identity(
 
     Raises CredentialsError naming the role and what STS answered.
     """
-    where = target.endpoint_url or f"AWS STS {target.region}"
+    where = target.url_for("sts") or f"AWS STS {target.region}"
     try:
         answer = _sts_client(target).assume_role_with_web_identity(
             RoleArn=role_arn,

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from iacdrift.cli.common import config_option, registry_option, report_options, wide_console
+from iacdrift.cli.common import (
+    config_option,
+    registry_option,
+    report_options,
+    tf_log_option,
+    wide_console,
+)
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.errors import ExitCode
@@ -22,6 +28,7 @@ from iacdrift.report.common import render_json
 @registry_option
 @tf_binary_option
 @tofu_binary_option
+@tf_log_option
 @report_options("check-report.schema.json", "check.json and check.md")
 @click.option(
     "--separate-refresh-only",
@@ -36,6 +43,7 @@ def check_command(
     registry_dir: Path | None,
     tf_binary: str | None,
     tofu_binary: str | None,
+    tf_log: str | None,
     output_format: str,
     out_dir: Path | None,
     history_file: Path | None,
@@ -54,8 +62,9 @@ def check_command(
     become fingerprints.
 
     \b
-    Example:
+    Examples:
       iacdrift check prod-network --format json
+      iacdrift check prod-network --tf-log DEBUG   # keep Terraform's own log
 
     \b
     Exit codes: 0 clean, 2 drift found (an unmanaged resource counts),
@@ -66,7 +75,7 @@ def check_command(
             stacks=stacks,
             config_path=config_path,
             registry_dir=registry_dir,
-            engine=EngineOptions(tf_binary, tofu_binary),
+            engine=EngineOptions(tf_binary, tofu_binary, tf_log),
             separate_refresh_only=separate_refresh_only,
             policies_dir=policies_dir,
             history_file=history_file,

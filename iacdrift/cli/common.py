@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from iacdrift.errors import ExitCode, IacdriftError, RegistryError
+from iacdrift.flows.workbench import TF_LOG_LEVELS
 
 LOG_DIR_ENV = "IACDRIFT_LOG_DIR"
 
@@ -87,6 +88,19 @@ registry_option = click.option(
     default=None,
     envvar="IACDRIFT_REGISTRY",
     help="Registry directory (default: registry/ beside the settings file).",
+)
+tf_log_option = click.option(
+    "--tf-log",
+    "tf_log",
+    type=click.Choice(TF_LOG_LEVELS, case_sensitive=False),
+    envvar="IACDRIFT_TF_LOG",
+    default=None,
+    metavar="LEVEL",
+    help="Keep Terraform's own log (TF_LOG=LEVEL: TRACE, DEBUG, INFO, WARN, ERROR or "
+    "JSON): one file per Terraform call under .iacdrift/logs/<run>/<stack>/, mode 0600. "
+    "Off by default; an ERROR result names its file. WARNING: TRACE and DEBUG logs can "
+    "contain secret values (request and response bodies, variable values): keep them "
+    "private and delete them when done [env: IACDRIFT_TF_LOG].",
 )
 format_option = click.option(
     "--format",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from iacdrift.cli.common import config_option, registry_option
+from iacdrift.cli.common import config_option, registry_option, tf_log_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.plan import plan_stack
 from iacdrift.flows.registry import open_project
@@ -36,6 +36,7 @@ tofu_binary_option = click.option(
 @registry_option
 @tf_binary_option
 @tofu_binary_option
+@tf_log_option
 @click.option(
     "--format",
     "output_format",
@@ -50,6 +51,7 @@ def plan_command(
     registry_dir: Path | None,
     tf_binary: str | None,
     tofu_binary: str | None,
+    tf_log: str | None,
     output_format: str,
 ) -> ExitCode:
     """Init and plan one stack with its own credentials, in a scratch copy.
@@ -59,15 +61,23 @@ def plan_command(
     A debugging aid: `iacdrift check` gives the drift decision.
 
     \b
-    Example:
+    Examples:
       iacdrift plan prod-network
+      iacdrift plan prod-network --tf-log TRACE   # and keep Terraform's own log
 
     \b
     Exit codes: 0 NO_CHANGES, 2 CHANGES, 1 ERROR (could not plan).
     """
     project = open_project(config_path, registry_dir)
-    bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary))
+    bench = Workbench.open(project, EngineOptions(tf_binary, tofu_binary, tf_log))
     report = plan_stack(bench, stack)
+    log = bench.terraform_log()
+    if log is not None:
+        click.echo(
+            f"Terraform's log ({log.level}; it can hold secret values): "
+            f"{log.directory(report.stack)}",
+            err=True,
+        )
     if output_format == "json":
         click.echo(
             json.dumps(

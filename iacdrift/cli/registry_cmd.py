@@ -37,7 +37,8 @@ Example:
   iacdrift registry validate --config ops/iacdrift.yaml --registry ops/registry
 
 \b
-Exit codes: 0 valid, 1 problems found (each printed on stderr).
+Exit codes: 0 valid (with a warning on stderr when no stack is registered:
+`run` and `status` then exit 1), 1 problems found (each printed on stderr).
 """
 
 LIST_HELP = """\
@@ -71,6 +72,8 @@ def validate_command(config_path: Path | None, registry_dir: Path | None) -> Exi
     registry = read_registry(config_path, registry_dir)
     noun = "stack" if registry.count == 1 else "stacks"
     click.echo(f"ok: {registry.count} {noun} valid in {registry.directory}/")
+    if registry.warning:
+        click.echo(f"warning: {registry.warning}", err=True)
     return ExitCode.OK
 
 

@@ -6,26 +6,33 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from iacdrift.cli.common import config_option, registry_option, report_options, wide_console
+from iacdrift.cli.common import (
+    config_option,
+    registry_option,
+    report_options,
+    tf_log_option,
+    wide_console,
+)
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
+from iacdrift.cli.status_cmd import duration_value
 from iacdrift.errors import ExitCode
 from iacdrift.flows.run import Progress as ProgressCallback
 from iacdrift.flows.run import RunRequest, execute_run
 from iacdrift.flows.workbench import EngineOptions
 from iacdrift.models.finding import StackResult
 from iacdrift.models.notification import NotificationReport
-from iacdrift.models.run import RunSelection
-from iacdrift.report.check import render_markdown, render_table
-from iacdrift.report.common import render_json
+from iacdrift.models.run import RunSelection, SkippedStack
+from iacdrift.report.common import literal, render_json
 from iacdrift.report.notification import run_notification_lines
-from iacdrift.report.run import progress_line, run_summary
+from iacdrift.report.run import progress_line, render_run_markdown, render_run_table, run_summary
 
 
 @contextmanager
@@ -34,8 +41,8 @@ def _progress() -> Iterator[ProgressCallback]:
     err = Console(stderr=True)
     if not err.is_terminal or os.environ.get("CI"):
 
-        def plain(stack: str, result: StackResult | None, done: int, total: int) -> None:
-            print(progress_line(stack, result, done, total), file=sys.stderr, flush=True)
+        def plain(stack: str, outcome: StackResult | SkippedStack, done: int, total: int) -> None:
+            print(progress_line(stack, outcome, done, total), file=sys.stderr, flush=True)
 
         yield plain
         return
@@ -48,9 +55,10 @@ def _progress() -> Iterator[ProgressCallback]:
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("checking stacks", total=None)
 
-        def live(stack: str, result: StackResult | None, done: int, total: int) -> None:
+        def live(stack: str, outcome: StackResult | SkippedStack, done: int, total: int) -> None:
             bar.update(task, total=total, completed=done)
-            bar.console.print(progress_line(stack, result, done, total))
+            # Stack names and reasons are data: printed literally, never as rich markup.
+            bar.console.print(literal(progress_line(stack, outcome, done, total)))
 
         yield live
 
@@ -60,6 +68,7 @@ def _progress() -> Iterator[ProgressCallback]:
 @registry_option
 @tf_binary_option
 @tofu_binary_option
+@tf_log_option
 @click.option("--all", "select_all", is_flag=True, help="Check every registered stack.")
 @click.option(
     "--due", "select_due", is_flag=True, help="Check the stacks whose schedule is due (default)."
@@ -75,6 +84,16 @@ def _progress() -> Iterator[ProgressCallback]:
 )
 @report_options("run-report.schema.json", "run.json, run.md and the rendered table (run.txt)")
 @click.option("--separate-refresh-only", is_flag=True, help="Also run true -refresh-only plans.")
+@click.option(
+    "--wait-for-lease",
+    "wait_for_lease",
+    metavar="DURATION",
+    default=None,
+    callback=duration_value,
+    help="When another iacdrift run holds a stack's lease, wait up to DURATION (e.g. "
+    "10m) after the other stacks for it to finish and report the result that run "
+    "recorded, naming it. Default: skip the stack (unknown: exit 1).",
+)
 @policies_option
 @click.option(
     "--notify/--no-notify",
@@ -95,6 +114,7 @@ def run_command(
     registry_dir: Path | None,
     tf_binary: str | None,
     tofu_binary: str | None,
+    tf_log: str | None,
     select_all: bool,
     select_due: bool,
     stacks: tuple[str, ...],
@@ -103,6 +123,7 @@ def run_command(
     out_dir: Path | None,
     history_file: Path | None,
     separate_refresh_only: bool,
+    wait_for_lease: timedelta | None,
     policies_dir: Path | None,
     notify: bool,
     notification_log: Path | None,
@@ -117,16 +138,21 @@ def run_command(
     table) joined with the audit trail and change records (context: in
     iacdrift.yaml), then routed (Route policies; --no-notify to skip). Results
     go to the run history (see `iacdrift status`, `iacdrift explain`); a stack
-    that could not be checked is ERROR or LOCKED, never clean.
+    that could not be checked is ERROR or LOCKED, never clean. A stack whose
+    lease another iacdrift run holds is skipped and listed with the holder in
+    every output; it is unchecked by this run unless --wait-for-lease gets the
+    result the holder's run recorded.
 
     \b
     Examples:
       iacdrift run                         # the due stacks
       iacdrift run --all --max-parallel 4 --out out/
       iacdrift run --stack prod-network --format json
+      iacdrift run --all --wait-for-lease 15m   # CI: another run may hold leases
 
     \b
-    Exit codes: 0 all clean, 2 drift found, 1 any stack unchecked (ERROR/LOCKED).
+    Exit codes: 0 all clean, 2 drift found, 1 any stack unchecked (ERROR/LOCKED,
+    skipped without a known answer) or no stack registered.
     """
     if sum(bool(x) for x in (select_all, select_due, stacks)) > 1:
         raise click.UsageError("choose one of --all, --due or --stack")
@@ -136,7 +162,7 @@ def run_command(
     request = RunRequest(
         config_path=config_path,
         registry_dir=registry_dir,
-        engine=EngineOptions(tf_binary, tofu_binary),
+        engine=EngineOptions(tf_binary, tofu_binary, tf_log),
         selection=selection,
         names=stacks,
         max_parallel=max_parallel,
@@ -146,6 +172,7 @@ def run_command(
         out_dir=out_dir,
         notify=notify,
         notification_log=notification_log,
+        wait_for_lease=wait_for_lease,
     )
     json_out = output_format == "json"
 
@@ -162,9 +189,9 @@ def run_command(
     if json_out:
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":
-        click.echo(render_markdown(report.as_check_report()), nl=False)
+        click.echo(render_run_markdown(report), nl=False)
     else:
-        render_table(report.as_check_report(), wide_console())
+        render_run_table(report, wide_console())
         click.echo(run_summary(report))
     if outcome.written:
         first, *rest = outcome.written

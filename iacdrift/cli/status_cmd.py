@@ -15,8 +15,13 @@ from iacdrift.report.common import render_json
 from iacdrift.report.status import render_table
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
-    """A duration option (30m, 2h, 7d) as a timedelta; a usage error otherwise."""
+def duration_value(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> timedelta | None:
+    """A duration option (30m, 2h, 7d) as a timedelta (None when not given); a usage
+    error otherwise."""
+    if value is None:
+        return None
     try:
         return parse_duration(value)
     except ValueError as exc:
@@ -44,7 +49,7 @@ def _duration_text(value: timedelta) -> str:
     "--stale-lock-after",
     metavar="DURATION",
     default=_duration_text(StatusOptions.stale_lock_after),
-    callback=_duration,
+    callback=duration_value,
     show_default=True,
     help="A state lock held longer than this is reported as a STALE LOCK.",
 )
@@ -52,7 +57,7 @@ def _duration_text(value: timedelta) -> str:
     "--contention-window",
     metavar="DURATION",
     default=_duration_text(StatusOptions.contention_window),
-    callback=_duration,
+    callback=duration_value,
     show_default=True,
     help="List checks that found a state lock held within this window.",
 )
@@ -66,8 +71,8 @@ def status_command(
 ) -> ExitCode:
     """Show, per registered stack, whether its last drift answer still holds.
 
-    Reads the run history that `iacdrift run` writes: the last result, the last
-    successful check (CLEAN or DRIFTED), whether a check is due, and failed
+    Reads the run history that `iacdrift run` and `iacdrift check` write: the
+    last result, the last successful check (CLEAN or DRIFTED), whether a check is due, and failed
     checks in a row with the last reason. A stack whose last successful check is
     older than its schedule.frequency, or that was never checked, is STALE:
     unknown, never green. Terraform's state lock is read from the cloud (S3
@@ -81,7 +86,8 @@ def status_command(
 
     \b
     Exit codes: 0 every stack has a current successful check and no state lock
-    held, 1 anything else (STALE, ERROR, LOCKED, a lock held or unreadable).
+    held, 1 anything else (STALE, ERROR, LOCKED, a lock held or unreadable, no
+    stack registered).
     """
     report = project_status(
         config_path,

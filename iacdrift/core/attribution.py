@@ -7,6 +7,7 @@
   except those of the stack's pipeline roles (they are applies, not manual
   changes); one per event id, sorted by (time, event id). None when the situation
   has no audit index or the subject no identifier.
+* :func:`events_naming`: the same for any identifiers (a secret a data source reads).
 * :func:`covering_records`: the change records covering a subject at a time
   (``None``: at any time). A stack's resource is covered as
   :meth:`~iacdrift.models.context.ChangeRecord.covers` says; an unmanaged resource
@@ -49,12 +50,18 @@ def index_audit(events: Sequence[AuditEvent]) -> dict[str, tuple[AuditEvent, ...
 
 def manual_events(subject: Subject, situation: Situation) -> list[AuditEvent]:
     """The manual changes of ``subject`` (see module doc), sorted by (time, event id)."""
-    if situation.audit is None or not subject.identifiers:
+    return events_naming(subject.identifiers, situation)
+
+
+def events_naming(identifiers: Sequence[str], situation: Situation) -> list[AuditEvent]:
+    """The manual changes naming any of ``identifiers`` (see module doc), sorted by
+    (time, event id)."""
+    if situation.audit is None or not identifiers:
         return []
     lookback = situation.now - timedelta(days=_lookback_days(situation.settings))
     found = {
         event.eventId: event
-        for identifier in subject.identifiers
+        for identifier in identifiers
         for event in situation.audit.get(identifier, ())
         if lookback <= event.eventTime <= situation.now
         and not actor_matches(event, situation.pipeline_roles)

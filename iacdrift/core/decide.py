@@ -10,15 +10,19 @@ and the evidence that led there (what ``iacdrift explain`` shows).
 =============================  ==============================================================
 class                          when
 =============================  ==============================================================
-PROVIDER_READ_NOISE            the difference vanishes under normalization
+PROVIDER_READ_NOISE            the difference vanishes under normalization, or every changed
+                               element of an aggregate is a part another resource in this or
+                               another registered state manages (:mod:`~iacdrift.core.aggregates`)
 CONTROLLER_OWNED_DRIFT         every changed field is owned by a controller or the runtime
                                (FieldOwnership policy, or lifecycle.ignore_changes unless the
                                policy says Git owns it)
 EMERGENCY_DRIFT                a break-glass identity changed it and a break-glass change
                                record covers the resource and the time
 SECRET_DELIVERY_DRIFT          a secret's version changed outside Terraform (a rotation)
-STATE_DRIFT                    missing in actual; a destroy+create of one identity (a rename
-                               without ``moved``); a state older than one already seen
+STATE_DRIFT                    missing in actual; a destroy+create of one identity with no
+                               change in the cloud (a rename without ``moved``: action MOVE);
+                               a state older than one already seen (a live resource
+                               it lost: action IMPORT, whatever the decision rows say)
 DEPENDENCY_DRIFT               desired!=recorded caused by a changed data source or remote state
 PENDING_APPLY                  desired!=recorded caused by this stack's code
 FAILED_RECONCILIATION_DRIFT    the stack's last apply is recorded as failed and covers it
@@ -26,6 +30,16 @@ POLICY_DRIFT                   an in-sync resource violates a guardrail in effec
 STALE_DESIRED_STATE            an approved change accepted the runtime value; code not updated
 UNAUTHORIZED_RUNTIME_DRIFT     any other manual change, or an unmanaged resource
 =============================  ==============================================================
+
+Alerts: quiet classes never alert; PENDING_APPLY, DEPENDENCY_DRIFT and
+STALE_DESIRED_STATE never do either (their risk one step lower); SECRET_DELIVERY_DRIFT
+alerts only when an audit event shows an identity that is not a registered controller
+(``context.controllerRoles``) changing the secret's version (a person changed what
+consumers read, outside the rotation process), and is quiet when controllers made every
+such change or nobody is known to have; a rename without ``moved`` never alerts
+(nothing changed in the cloud); POLICY_DRIFT alerts from HIGH risk, an unmanaged
+resource from MEDIUM; everything else alerts. A secret is judged on version ids, stages
+and fingerprints, never on its value.
 
 The same inputs always give the same verdict. What the table reads is worked out
 next door: who owns each field and which ignore rule hides it
@@ -45,6 +59,7 @@ from datetime import datetime, timedelta
 from iacdrift.core.attribution import (
     audit_actor,
     covering_records,
+    events_naming,
     failed_apply,
     last_apply,
     manual_events,
@@ -56,6 +71,7 @@ from iacdrift.core.resource_types import (
     SECRET_RESOURCE_TYPES,
     SECRET_VALUE_ATTRIBUTES,
     SECRET_VERSION_ATTRIBUTES,
+    SECRET_VERSION_EVENTS,
 )
 from iacdrift.core.risk import NEVER_AUTO_HEAL, Context, base_risk, domain_of, shift_risk
 from iacdrift.core.subject import Situation, Subject, Trail
@@ -130,6 +146,36 @@ class _Class:
     deadline: datetime | None = None
     records: tuple[str, ...] = ()
     default_action: Action | None = None
+    # Overrides the class's alert (True: pages though the class never does; False:
+    # never pages) and, when quiet, lowers the risk as for classes that never page.
+    pages: bool | None = None
+    # Audit events that explain it beyond the subject's own (who changed a secret it reads).
+    actors: tuple[AuditEvent, ...] = ()
+    # default_action is a fact, not a preference: no decision row replaces it.
+    firm_action: bool = False
+
+
+def _secret_delivery(why: str, writers: Sequence[AuditEvent], situation: Situation) -> _Class:
+    """A secret's version changed: who did it decides whether it alerts (see module doc)."""
+    people = [e for e in writers if not actor_matches(e, situation.settings.controllerRoles)]
+    if people:
+        who = ", ".join(sorted({e.actorArn for e in people}))
+        return _Class(
+            DriftClass.SECRET_DELIVERY_DRIFT,
+            f"{why}, by {who}: not a registered controller (context.controllerRoles), so a "
+            "person changed what consumers read outside the rotation process",
+            pages=True,
+            actors=tuple(writers),
+        )
+    if writers:
+        who = ", ".join(sorted({e.actorArn for e in writers}))
+        return _Class(
+            DriftClass.SECRET_DELIVERY_DRIFT,
+            f"{why}, by the registered controller {who}",
+            actors=tuple(writers),
+        )
+    unknown = "no audit logs are read" if situation.audit is None else "no audit event names it"
+    return _Class(DriftClass.SECRET_DELIVERY_DRIFT, f"{why}; who changed it is unknown ({unknown})")
 
 
 def _classify(
@@ -142,6 +188,13 @@ def _classify(
     rel = subject.relationship
     settings = situation.settings
     if rel is Relationship.NOISE_ONLY:
+        if subject.explained:
+            parts = "; ".join(f"{e.pointer} by {', '.join(e.addresses)}" for e in subject.explained)
+            return _Class(
+                DriftClass.PROVIDER_READ_NOISE,
+                "every changed element of an aggregate is a part another resource manages "
+                f"({parts}): drift of a part is that resource's own finding",
+            )
         return _Class(DriftClass.PROVIDER_READ_NOISE, "the difference vanishes under normalization")
     if rel in RUNTIME_CHANGES and effective and all(f.ownedBy for f in effective):
         owners = sorted({str(f.ownedBy) for f in effective})
@@ -176,11 +229,23 @@ def _classify(
     if rel is Relationship.DESIRED_NE_RECORDED and secret_data:
         for change in secret_data:
             trail.add(EvidenceKind.PLAN, change.address, f"secret rotated: {change.describe()}")
-        return _Class(
-            DriftClass.SECRET_DELIVERY_DRIFT,
+        identifiers = sorted({i for change in secret_data for i in change.identifiers})
+        writers = [
+            e for e in events_naming(identifiers, situation) if e.eventName in SECRET_VERSION_EVENTS
+        ]
+        for event in writers:
+            trail.add(
+                EvidenceKind.AUDIT,
+                event.eventId,
+                f"{event.eventName} ({event.eventSource}) by {event.actorArn}",
+                event.eventTime,
+            )
+        return _secret_delivery(
             "a secret it reads was rotated outside Terraform ("
             + "; ".join(c.describe() for c in secret_data)
             + ")",
+            writers,
+            situation,
         )
     if (
         rel in RUNTIME_CHANGES - {Relationship.MISSING_IN_ACTUAL, Relationship.UNMANAGED}
@@ -189,10 +254,11 @@ def _classify(
         and all(_top(f.pointer) in _SECRET_FIELDS for f in effective)
         and any(_top(f.pointer) in SECRET_VERSION_ATTRIBUTES for f in effective)
     ):
-        return _Class(
-            DriftClass.SECRET_DELIVERY_DRIFT,
+        return _secret_delivery(
             "the secret's current version changed outside Terraform (judged on version "
             "ids and stages, never on values)",
+            [e for e in events if e.eventName in SECRET_VERSION_EVENTS],
+            situation,
         )
     if rel is Relationship.MISSING_IN_ACTUAL:
         return _Class(
@@ -206,14 +272,33 @@ def _classify(
             f"the plan destroys one and creates the other with the same identity as "
             f"{subject.address}",
         )
-        return _Class(
-            DriftClass.STATE_DRIFT,
-            f"a refactor without a moved block ({subject.address} <-> "
-            f"{subject.refactor_counterpart})",
-            default_action=Action.MOVE,
-        )
+        if rel is Relationship.DESIRED_NE_RECORDED:
+            # Only the address changed: nothing to page about, but the plan as it stands
+            # would replace a live object (its data, its ARN's consumers) with a new one.
+            old, new = (
+                (subject.address, subject.refactor_counterpart)
+                if "delete" in subject.planned_actions
+                else (subject.refactor_counterpart, subject.address)
+            )
+            return _Class(
+                DriftClass.STATE_DRIFT,
+                f"a rename without a moved block ({old} -> {new}): nothing changed in the "
+                "cloud, but applying the plan would destroy and recreate the resource "
+                f"(destroy {old}, create {new}); add moved {{ from = {old}, to = {new} }}",
+                default_action=Action.MOVE,
+                pages=False,
+            )
     if situation.state_regressed and rel is not Relationship.UNMANAGED:
         trail.add(EvidenceKind.HISTORY, "state", situation.state_regressed)
+        if subject.forgotten is not None:
+            # It exists and an earlier state recorded it: applying would create it again.
+            trail.add(EvidenceKind.HISTORY, subject.address, subject.forgotten)
+            return _Class(
+                DriftClass.STATE_DRIFT,
+                f"{subject.address} was {subject.forgotten} ({situation.state_regressed})",
+                default_action=Action.IMPORT,
+                firm_action=True,
+            )
         return _Class(DriftClass.STATE_DRIFT, situation.state_regressed)
     plain_data = [c for c in subject.changed_data if not c.secret]
     if rel is Relationship.DESIRED_NE_RECORDED and plain_data:
@@ -307,7 +392,10 @@ def _risk_for(decided: _Class, subject: Subject, domain: Domain, situation: Situ
     facts = situation.facts
     context = Context(facts.environment if facts else None, facts.risk_tier if facts else None)
     risk = base_risk(domain, context)
-    if decided.drift_class in _NEVER_PAGES or (
+    quiet = decided.pages is False or (
+        decided.drift_class in _NEVER_PAGES and decided.pages is not True
+    )
+    if quiet or (
         decided.drift_class is DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
         and subject.relationship is Relationship.RECORDED_NE_ACTUAL
     ):
@@ -320,7 +408,11 @@ def _risk_for(decided: _Class, subject: Subject, domain: Domain, situation: Situ
 
 
 def _alert(decided: _Class, subject: Subject, risk: Risk) -> bool:
-    if decided.drift_class in _QUIET or decided.drift_class in _NEVER_PAGES:
+    if decided.drift_class in _QUIET:
+        return False
+    if decided.pages is not None:
+        return decided.pages
+    if decided.drift_class in _NEVER_PAGES:
         return False
     if decided.drift_class is DriftClass.POLICY_DRIFT:
         return risk.rank >= Risk.HIGH.rank
@@ -359,6 +451,13 @@ def _auto_heal(
     return False
 
 
+def _actors(*groups: Sequence[AuditEvent]) -> tuple[AuditActor, ...]:
+    """Every event once, sorted by (time, event id)."""
+    found = {event.eventId: event for group in groups for event in group}
+    ordered = sorted(found.values(), key=lambda e: (e.eventTime, e.eventId))
+    return tuple(audit_actor(e) for e in ordered)
+
+
 def judge(subject: Subject, situation: Situation) -> Verdict:
     """Classify one subject. Deterministic: same inputs, same verdict."""
     trail = Trail()
@@ -376,6 +475,14 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
             f"{event.eventName} ({event.eventSource}) by {event.actorArn}",
             event.eventTime,
         )
+    for explanation in subject.explained:
+        for address in explanation.addresses:
+            trail.add(
+                EvidenceKind.PLAN,
+                address,
+                f"manages the part of the aggregate at {explanation.pointer} that the refresh "
+                "read into it: noise here, judged on that resource",
+            )
     for guardrail_id in subject.guardrails:
         guardrail = guardrail_by_id(situation.policies, guardrail_id)
         trail.add(
@@ -417,6 +524,14 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
                 + (", auto-heal allowed" if row_allows else "")
                 + (f" ({row.reason})" if row.reason else ""),
             )
+    if decided.firm_action and decided.default_action and action is not decided.default_action:
+        trail.add(
+            EvidenceKind.RULE,
+            "state-regression",
+            f"{decided.default_action.value}, not {action.value}: the resource exists and an "
+            "earlier version of the state recorded it",
+        )
+        action, row_allows, row_reason = decided.default_action, False, None
     if subject.relationship is Relationship.UNMANAGED and action in (
         Action.REVERT,
         Action.INCIDENT_AND_REVERT,
@@ -436,6 +551,10 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
     if suppressed:
         action, heal = Action.IGNORE, False
     reason = decided.why
+    if subject.explained and decided.drift_class is not DriftClass.PROVIDER_READ_NOISE:
+        reason += "; noise, managed by other resources: " + "; ".join(
+            f"{e.pointer} by {', '.join(e.addresses)}" for e in subject.explained
+        )
     if decided.deadline is not None and situation.now > decided.deadline:
         reason += f"; PAST its reconcile deadline {decided.deadline.isoformat()}"
     if suppressed:
@@ -455,7 +574,7 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
         fields=fields,
         suppressed=suppressed,
         deadline=decided.deadline,
-        actors=tuple(audit_actor(e) for e in events),
+        actors=_actors(events, decided.actors),
         change_records=decided.records,
         evidence=tuple(trail.evidence),
     )

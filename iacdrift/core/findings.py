@@ -2,7 +2,9 @@
 
 Classification itself is :mod:`iacdrift.core.decide`; this module turns a
 difference into a :class:`~iacdrift.core.subject.Subject`, asks for its
-verdict and writes the :class:`~iacdrift.models.finding.Finding`.
+verdict and writes the :class:`~iacdrift.models.finding.Finding`. Before that, the
+aggregate fields that other resources manage (of this state, or of another registered
+state) are taken out of each divergence (:mod:`iacdrift.core.aggregates`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from iacdrift.core import aggregates
 from iacdrift.core.decide import Verdict, judge
 from iacdrift.core.guardrails import guardrail_by_id, guardrail_field, violated_guardrails
 from iacdrift.core.planes import Divergence
 from iacdrift.core.planfacts import DataChange, LiveResource, depends_on_changed
 from iacdrift.core.redact import is_marker
 from iacdrift.core.risk import domain_of
+from iacdrift.core.state_history import STATE_RESOURCE_TYPE, ForgottenResource
 from iacdrift.core.subject import Situation, StackFacts, Subject
 from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
@@ -29,11 +33,12 @@ from iacdrift.models.finding import (
     Plane,
     Relationship,
     StackStatus,
+    StateRegression,
 )
 from iacdrift.primitives.address import config_address
 from iacdrift.primitives.canonical import canonical_json
 
-__all__ = ["StackPlan", "finding_id", "from_unmanaged", "stack_findings"]
+__all__ = ["StackPlan", "finding_id", "from_state_regression", "from_unmanaged", "stack_findings"]
 
 
 def finding_id(
@@ -64,6 +69,12 @@ class StackPlan:
     data_dependencies: Mapping[str, frozenset[str]] = field(default_factory=dict)
     refactor_pairs: Mapping[str, str] = field(default_factory=dict)
     ignore_changes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Members of aggregates recorded in other registered states (this stack's own come
+    # from ``live``), and this stack's account (members of another account explain nothing).
+    other_members: Sequence[aggregates.Member] = ()
+    account: str | None = None
+    # Resources the restored state lost, by address (core.state_history, rule 3).
+    forgotten: Mapping[str, ForgottenResource] = field(default_factory=dict)
 
 
 def _identifiers(resource_id: str | None, live: LiveResource | None) -> tuple[str, ...]:
@@ -144,8 +155,19 @@ def stack_findings(
     policies, now = situation.policies, situation.now
     found: list[Finding] = []
     runtime_changed: set[str] = set()
-    for divergence in divergences:
-        live = plan.live.get(divergence.address)
+    members = aggregates.index_members(
+        [
+            *aggregates.members_of_live(plan.live),
+            *(m for m in plan.other_members if m.stack != facts.stack),
+        ]
+    )
+    for raw in divergences:
+        live = plan.live.get(raw.address)
+        explained = aggregates.explain(
+            raw, live.attributes if live else None, members, account=plan.account
+        )
+        divergence = explained.divergence
+        lost = plan.forgotten.get(divergence.address)
         guardrails = (
             violated_guardrails(divergence.type, live.attributes, policies, now) if live else ()
         )
@@ -153,7 +175,7 @@ def stack_findings(
             stack=facts.stack,
             address=divergence.address,
             resource_type=divergence.type,
-            resource_id=divergence.resource_id,
+            resource_id=divergence.resource_id or (lost.resource_id if lost else None),
             relationship=divergence.relationship,
             fields=tuple(divergence.changed_fields),
             planned_actions=tuple(divergence.planned_actions),
@@ -165,6 +187,8 @@ def stack_findings(
             ),
             refactor_counterpart=plan.refactor_pairs.get(divergence.address),
             guardrails=guardrails,
+            explained=explained.explanations,
+            forgotten=lost.describe() if lost else None,
         )
         verdict = judge(subject, situation)
         # A loud runtime finding already carries the guardrail (evidence, risk); a quiet
@@ -230,6 +254,35 @@ def from_unmanaged(
     )
     return _finding(
         subject, judge(subject, situation), None, detected_at, situation.policies.version
+    )
+
+
+def from_state_regression(
+    regression: StateRegression, situation: Situation, detected_at: datetime, state_ref: str
+) -> Finding:
+    """The state object itself went back (``situation.state_regressed`` says why): one
+    finding, whether or not any resource differs because of it."""
+    facts = situation.facts
+    subject = Subject(
+        stack=facts.stack if facts else None,
+        address=state_ref,
+        resource_type=STATE_RESOURCE_TYPE,
+        resource_id=regression.currentVersionId,
+        relationship=Relationship.STATE_REGRESSED,
+        fields=(
+            ChangedField(
+                pointer="/serial", before=regression.earlierSerial, after=regression.currentSerial
+            ),
+        ),
+    )
+    return _finding(
+        subject,
+        judge(subject, situation),
+        facts,
+        detected_at,
+        situation.policies.version,
+        before_plane=Plane.RECORDED,
+        after_plane=Plane.RECORDED,
     )
 
 

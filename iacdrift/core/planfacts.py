@@ -52,6 +52,9 @@ class DataChange:
     secret: bool
     version_before: str | None = None
     version_after: str | None = None
+    # What the audit trail may name the source's object by (ids, ARNs, secret ids; never
+    # a value), sorted: who changed a secret is judged on these.
+    identifiers: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.secret and (self.version_before or self.version_after):
@@ -157,12 +160,35 @@ def _version(attributes: Any) -> str | None:
     return None
 
 
+# Attributes of a data source naming the object it reads (never its value).
+_DATA_IDENTIFIERS: tuple[str, ...] = ("id", "arn", "secret_id", "name")
+
+
+def _data_identifiers(item: Mapping[str, Any]) -> tuple[str, ...]:
+    """Identifiers of a data source as the plan read it; a composite id
+    (``<arn>|<stage>``) names its object too; a value marked sensitive is never one."""
+    values = item.get("values")
+    mask = item.get("sensitive_values")
+    if not isinstance(values, Mapping):
+        return ()
+    found: set[str] = set()
+    for key in _DATA_IDENTIFIERS:
+        value = values.get(key)
+        hidden = not isinstance(mask, Mapping) or mask.get(key) not in (None, False)
+        if isinstance(value, str) and value and not hidden:
+            found.add(value)
+            found.add(value.split("|", 1)[0])
+    return tuple(sorted(found))
+
+
 def data_source_changes(
     plan_json: Mapping[str, Any], state_json: Mapping[str, Any] | None, *, salt: bytes
 ) -> dict[str, DataChange]:
     """Data sources read during the plan whose value differs from the recorded one.
 
-    A data source absent from the recorded state (never applied) is not a change.
+    A data source absent from the recorded state (never applied) is not a change. A
+    secret's change carries its version ids and the identifiers the audit trail may name
+    it by (:func:`_data_identifiers`).
     """
     if not state_json:
         return {}
@@ -186,6 +212,7 @@ def data_source_changes(
             secret=secret,
             version_before=_version(before) if secret else None,
             version_after=_version(after) if secret else None,
+            identifiers=_data_identifiers(item) if secret else (),
         )
     return changes
 

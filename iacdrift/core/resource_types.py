@@ -25,6 +25,14 @@ SECRET_VERSION_ATTRIBUTES  attributes of those types saying which version is    
 SECRET_VALUE_ATTRIBUTES    attributes of those types holding the value itself    core.decide
                            (they change along with the version, never judged
                            on their own)
+SECRET_VERSION_EVENTS      audit event names that change which version of a      core.decide
+                           secret consumers read (who made the change decides
+                           whether it alerts)
+AGGREGATE_PARENTS          per type, its aggregate attributes (read whole from   core.aggregates
+                           the provider while other resources manage parts of
+                           them) and the attributes members name it by
+AGGREGATE_MEMBERS          per type managing a part of an aggregate: the parent  core.aggregates
+                           type and the attribute naming the parent
 =========================  ====================================================  ==============
 
 Type and attribute names are the hashicorp/aws provider's (v3 to v5).
@@ -332,3 +340,41 @@ SECRET_VERSION_ATTRIBUTES: tuple[str, ...] = ("version_id", "version", "version_
 SECRET_VALUE_ATTRIBUTES: frozenset[str] = frozenset(
     {"secret_string", "secret_binary", "value", "insecure_value"}
 )
+# Audit events that change which version of a secret consumers read. RotateSecret is
+# not one: it starts the secret's rotation function, whose PutSecretValue is the change.
+SECRET_VERSION_EVENTS: frozenset[str] = frozenset(
+    {
+        "PutSecretValue",
+        "UpdateSecret",
+        "UpdateSecretVersionStage",
+        "PutParameter",
+        "LabelParameterVersion",
+    }
+)
+
+
+# --- aggregates explained by their members (core.aggregates) ------------------------------
+
+# Parent type -> (its aggregate attributes, the attributes a member may name it by).
+# The provider reads an aggregate whole (every policy attached to a role, every rule
+# of a group), while other resources may manage its parts one by one.
+AGGREGATE_PARENTS: Mapping[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "aws_iam_role": (
+        frozenset({"managed_policy_arns", "inline_policy"}),
+        ("name", "id", "arn", "unique_id"),
+    ),
+    "aws_security_group": (frozenset({"ingress", "egress"}), ("id", "arn")),
+    "aws_s3_bucket": (frozenset({"policy", "acl", "grant"}), ("bucket", "id")),
+}
+# Member type -> (parent type, the member's attribute naming its parent: one name, or
+# a list of names for aws_iam_policy_attachment's roles).
+AGGREGATE_MEMBERS: Mapping[str, tuple[str, str]] = {
+    "aws_iam_role_policy_attachment": ("aws_iam_role", "role"),
+    "aws_iam_policy_attachment": ("aws_iam_role", "roles"),
+    "aws_iam_role_policy": ("aws_iam_role", "role"),
+    "aws_security_group_rule": ("aws_security_group", "security_group_id"),
+    "aws_vpc_security_group_ingress_rule": ("aws_security_group", "security_group_id"),
+    "aws_vpc_security_group_egress_rule": ("aws_security_group", "security_group_id"),
+    "aws_s3_bucket_policy": ("aws_s3_bucket", "bucket"),
+    "aws_s3_bucket_acl": ("aws_s3_bucket", "bucket"),
+}

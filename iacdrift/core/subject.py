@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from iacdrift.core.aggregates import Explanation
 from iacdrift.core.planfacts import DataChange
 from iacdrift.models.context import AuditEvent, ChangeRecord, ContextSettings
 from iacdrift.models.finding import ChangedField, Evidence, EvidenceKind, Relationship
@@ -51,6 +52,12 @@ class Subject:
     refactor_counterpart: str | None = None
     # Guardrails in effect that the live resource violates (ids).
     guardrails: tuple[str, ...] = ()
+    # Changed elements of its aggregates that other resources manage (core.aggregates):
+    # already moved out of ``fields``; named in the evidence.
+    explained: tuple[Explanation, ...] = ()
+    # A planned create of a live resource that an earlier version of the state recorded
+    # and the restored state lost (core.state_history): why, for the evidence.
+    forgotten: str | None = None
 
 
 @dataclass(frozen=True)

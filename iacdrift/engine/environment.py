@@ -7,6 +7,8 @@ machine image points it at a file that does not exist). The child gets:
 * the allowlisted variables of the parent (locale, CA bundles, proxies, PATH),
 * our own Terraform settings (generated CLI config, no input, no checkpoint),
 * a private HOME and TMPDIR,
+* with ``--tf-log`` only: ``TF_LOG`` and ``TF_LOG_PATH`` (a file of our own; never
+  stderr, which we read),
 * the stack's values: its credentials, region, endpoints and ``TF_VAR_*``.
 """
 
@@ -51,8 +53,10 @@ def build_child_env(
     cli_config: Path,
     home: Path,
     tmpdir: Path,
+    log: tuple[str, Path] | None = None,
 ) -> dict[str, str]:
-    """Return the complete environment of one Terraform call."""
+    """Return the complete environment of one Terraform call (``log``: TF_LOG's
+    level and the file Terraform appends its log to)."""
     env = {name: value for name, value in parent.items() if name in ALLOWED_PARENT_VARIABLES}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(
@@ -69,6 +73,9 @@ def build_child_env(
             "AWS_EC2_METADATA_DISABLED": "true",
         }
     )
+    if log is not None:
+        level, path = log
+        env.update({"TF_LOG": level, "TF_LOG_PATH": str(path)})
     for name, value in stack_values.items():
         if not name.startswith(STACK_VARIABLE_PREFIXES) or name in STACK_VARIABLES_REFUSED:
             raise ValueError(f"refusing stack variable {name!r}: only AWS_* and TF_VAR_* pass")

@@ -30,6 +30,10 @@ class ProcessResult:
     stdout: str
     stderr: str
     seconds: float
+    # Set by the engine: Terraform's log file of this call (--tf-log), and the
+    # TMPDIR it ran with (removed by then; named in errors about plugin sockets).
+    log: Path | None = None
+    tmpdir: Path | None = None
 
 
 class ProcessTimeoutError(Exception):

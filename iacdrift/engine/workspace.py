@@ -1,9 +1,12 @@
-"""Scratch working copies of stacks and the generated Terraform CLI config.
+"""Scratch working copies of stacks, Terraform's temporary directories and the
+generated Terraform CLI config.
 
 Terraform writes into its working directory (``.terraform``, the lock file,
 plan files). We never let it write into the user's stack: every call runs in a
 scratch copy. Local modules (``source = "../modules/x"``) are copied too, at
 the same relative place, so the copy initialises exactly like the original.
+Variable files (``*.tfvars``, ``*.tfvars.json``) commonly hold secrets: a copy
+gets a symbolic link to the user's file, never a copy of its content.
 """
 
 from __future__ import annotations
@@ -23,6 +26,24 @@ from iacdrift.loaders.stack_hcl import local_module_dirs
 # Never copied: Terraform's own scratch files and anything that can hold secrets.
 _SKIP_NAMES = {".terraform", ".git", "terraform.tfstate", "terraform.tfstate.backup"}
 _SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
+# Linked, not copied: Terraform reads terraform.tfvars[.json] and *.auto.tfvars[.json]
+# by itself, and variable files commonly hold secrets; a working copy (persistent
+# ones stay for workdirRetention) must keep no copy of them at rest.
+VARIABLE_FILE_SUFFIXES = (".tfvars", ".tfvars.json")
+
+# Terraform's provider plugins (go-plugin) listen on a unix socket that the plugin
+# creates in TMPDIR as "plugin" + up to 10 digits; a socket path holds at most 107
+# bytes (sun_path is 108 with its NUL). A TMPDIR under a deep project made every
+# provider fail to start ("Failed to load plugin schemas").
+SOCKET_PATH_MAX = 107
+_SOCKET_NAME_MAX = len("/plugin") + 10
+_TMP_PREFIX = "iacd-"
+_TMP_NAME_MAX = len(_TMP_PREFIX) + 8  # tempfile.mkdtemp's random part
+
+
+def is_variable_file(name: str) -> bool:
+    """A Terraform variable file: linked into working copies, never copied."""
+    return name.endswith(VARIABLE_FILE_SUFFIXES)
 
 
 def _ignore(directory: str, names: list[str]) -> set[str]:
@@ -63,8 +84,26 @@ def copy_stack(stack_dir: Path, scratch_root: Path) -> Path:
     for source, relative in _stack_files(anchor, dirs):
         target = scratch_root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        if is_variable_file(source.name):
+            target.symlink_to(source.resolve())
+        else:
+            shutil.copy2(source, target)
     return scratch_root / stack_dir.relative_to(anchor)
+
+
+def _link_variable_files(stack_dir: Path, scratch_root: Path) -> None:
+    """Make every variable file of a (reused) copy a link to the stack's file again,
+    e.g. in a copy an earlier iacdrift made with copies of them (see _scrub)."""
+    anchor, dirs = _layout(stack_dir)
+    for source, relative in _stack_files(anchor, dirs):
+        if not is_variable_file(source.name):
+            continue
+        target, wanted = scratch_root / relative, source.resolve()
+        if target.is_symlink() and target.readlink() == wanted:
+            continue
+        target.unlink(missing_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(wanted)
 
 
 def stack_digest(stack_dir: Path) -> str:
@@ -87,6 +126,48 @@ def private_dir(parent: Path | None, prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     path.chmod(0o700)
     return path
+
+
+def temporary_parents() -> list[Path]:
+    """Where a Terraform call's TMPDIR may go, in order: the system temporary
+    directory (``$TMPDIR`` of iacdrift itself, else /tmp...), then /tmp and /var/tmp."""
+    found: list[Path] = []
+    for candidate in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        path = Path(candidate).absolute()
+        if path not in found:
+            found.append(path)
+    return found
+
+
+def socket_room(tmpdir: Path) -> int:
+    """Bytes to spare in the longest plugin socket path under TMPDIR ``tmpdir``
+    (negative: a provider cannot start there)."""
+    return SOCKET_PATH_MAX - len(os.fsencode(str(tmpdir))) - _SOCKET_NAME_MAX
+
+
+def terraform_tmpdir(parents: list[Path] | None = None) -> Path:
+    """A fresh private directory (0700) for one Terraform call's TMPDIR, short enough
+    for the provider plugins' unix sockets wherever the project is. The caller
+    removes it after the call.
+
+    Raises OSError naming every place tried when none is short and writable.
+    """
+    tried: list[str] = []
+    for parent in parents if parents is not None else temporary_parents():
+        if socket_room(parent) < 1 + _TMP_NAME_MAX:
+            tried.append(f"{parent} (too long for a socket path)")
+            continue
+        try:
+            path = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent))
+            path.chmod(0o700)
+            return path
+        except OSError as exc:
+            tried.append(f"{parent} ({exc.strerror or exc})")
+    raise OSError(
+        "no temporary directory for Terraform is short and writable (tried "
+        + ", ".join(tried)
+        + "); set TMPDIR to a short writable directory such as /tmp"
+    )
 
 
 @contextmanager
@@ -147,7 +228,9 @@ def write_cli_config(path: Path, *, plugin_cache_dir: Path, provider_mirror: Pat
 # the plugin cache, module records, the backend settings: bucket, key, region,
 # endpoint flags; credentials never go there, they are environment values) and the
 # lock file. Plan files and state files are removed when the copy is taken and when
-# it is given back; callers delete plan files as soon as they are read.
+# it is given back; callers delete plan files as soon as they are read. Variable
+# files are links to the stack's (a copy of one, left by an earlier iacdrift, is
+# removed and linked again), so no variable value is kept at rest either.
 
 _KEY_FILE = "iacdrift-workdir.key"
 _WORKDIR_SKIP_SUFFIXES = (".tfplan", ".tfstate", ".tfstate.backup")
@@ -161,12 +244,16 @@ def slot_name(name: str, stack_dir: Path) -> str:
 
 
 def _scrub(root: Path) -> None:
-    """Remove plan and state files anywhere in a working copy but `.terraform/`."""
+    """Remove plan and state files, and copies (not links) of variable files, anywhere
+    in a working copy but `.terraform/`."""
     for directory, subdirs, files in os.walk(root):
         subdirs[:] = [d for d in subdirs if d != ".terraform"]
         for name in files:
-            if name.endswith(_WORKDIR_SKIP_SUFFIXES):
-                (Path(directory) / name).unlink(missing_ok=True)
+            path = Path(directory) / name
+            if name.endswith(_WORKDIR_SKIP_SUFFIXES) or (
+                is_variable_file(name) and not path.is_symlink()
+            ):
+                path.unlink(missing_ok=True)
 
 
 def _providers_present(workdir: Path) -> bool:
@@ -255,6 +342,7 @@ def _take(stack_dir: Path, slot: Path, key: str) -> Workdir:
     path = slot / relative
     if stored_key == key and relative and path.is_dir() and _providers_present(path):
         _scrub(slot)
+        _link_variable_files(stack_dir, slot / "src")
         return Workdir(path=path, initialised=True, key=key, slot=slot)
     shutil.rmtree(slot, ignore_errors=True)
     slot.mkdir(mode=0o700, parents=True)

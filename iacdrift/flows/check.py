@@ -25,21 +25,30 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from iacdrift.aws import cloudtrail, inventory
+from iacdrift.aws import cloudtrail, inventory, state_versions
+from iacdrift.aws.state_versions import StateObject
 from iacdrift.clock import Clock, utc_now
+from iacdrift.core import aggregates, planfacts
 from iacdrift.core import findings as assemble
-from iacdrift.core import planfacts
-from iacdrift.core.planes import analyze, drift_view
+from iacdrift.core.planes import Divergence, analyze, drift_view
 from iacdrift.core.routing import findings_of
 from iacdrift.core.samestate import disagreements
+from iacdrift.core.state_history import ForgottenResource, claimed_ids, forgotten_resources
 from iacdrift.core.subject import StackFacts
 from iacdrift.core.terraform_json import PlanView, StateView, read_plan, read_state
 from iacdrift.core.unmanaged import LiveResource, find_unmanaged
 from iacdrift.engine.diagnostics import parse_lock_time
-from iacdrift.errors import IacdriftError, StateLockedError, TerraformFormatError
-from iacdrift.flows.classification import Classifier, audit_reader
+from iacdrift.errors import (
+    IacdriftError,
+    StateLockedError,
+    TerraformError,
+    TerraformFormatError,
+    TerraformTimeoutError,
+)
+from iacdrift.flows.classification import Classifier, audit_reader, state_regression
 from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock, saved_lock_path
 from iacdrift.flows.saved_report import write_check_files
+from iacdrift.flows.state_history import read_history
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import CheckedOut, checked_out
 from iacdrift.loaders.registry import load_project
@@ -53,6 +62,7 @@ from iacdrift.models.finding import (
     LockHolder,
     StackResult,
     StackStatus,
+    StateRegression,
     Timings,
 )
 from iacdrift.models.outcomes import PlanOutcome
@@ -153,7 +163,10 @@ def check_stack(
         )
         return result, observation
     except IacdriftError as exc:
-        return _unchecked(ref, StackStatus.ERROR, exc.message, checked_at, started), observation
+        result = _unchecked(ref, StackStatus.ERROR, exc.message, checked_at, started)
+        if isinstance(exc, TerraformError | TerraformTimeoutError) and exc.log is not None:
+            result = result.model_copy(update={"terraformLog": str(exc.log)})
+        return result, observation
 
 
 def _check_stack(
@@ -183,14 +196,14 @@ def _check_stack(
                     produced.read_text(encoding="utf-8"),
                 )
         t_state = time.monotonic()
-        state_json = _recorded_state(bench, ref, stack)
+        state_json, state_object = _recorded_state(bench, ref, stack)
         state_seconds = time.monotonic() - t_state
         plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
         state = _state_view(ref, state_json)
         problem = _seed_problem(ref, stack, plan, state) if reading.seeded else None
         if problem is not None:
             reading = stack.replan_after_seed(problem)
-            state_json = _recorded_state(bench, ref, stack)
+            state_json, state_object = _recorded_state(bench, ref, stack)
             plan = read_plan(reading.plan_json, f"{ref.name}: show -json of the plan")
             state = _state_view(ref, state_json)
         plan_run, plan_json, show_seconds = reading.plan, reading.plan_json, reading.show_seconds
@@ -228,6 +241,10 @@ def _check_stack(
         observation.live = _inventory(bench, observation.managed_types)
     inventory_seconds = time.monotonic() - t_inventory
 
+    t_history = time.monotonic()
+    went_back = _went_back(bench, ref, options, state_object, state, divergences, observation)
+    state_seconds += time.monotonic() - t_history
+
     facts = facts_for(ref)
     classifier = options.classifier or classifier_for(bench, checked_at)
     situation = classifier.situation(
@@ -238,14 +255,37 @@ def _check_stack(
         lineage=state.lineage if state else None,
         serial=state.serial if state else None,
     )
+    if went_back.why is not None:
+        # The backend's own history outranks this machine's run history.
+        situation = dataclasses.replace(situation, state_regressed=went_back.why)
+    live = planfacts.live_resources(plan_json, salt=salt)
+    # Other registered states are read (once per run) only for aggregate drift that this
+    # state's own members leave unexplained.
+    own = aggregates.index_members(aggregates.members_of_live(live))
+    others = (
+        classifier.other_members() if aggregates.needs_other_states(divergences, live, own) else ()
+    )
     stack_plan = assemble.StackPlan(
-        live=planfacts.live_resources(plan_json, salt=salt),
+        live=live,
+        other_members=others,
+        account=stack_account(ref),
         data_changes=planfacts.data_source_changes(plan_json, state_json, salt=salt),
         data_dependencies=planfacts.data_dependencies(plan_json),
         refactor_pairs=planfacts.refactor_pairs(plan),
         ignore_changes=desired.ignore_changes,
+        forgotten=went_back.forgotten,
     )
     found = assemble.stack_findings(divergences, stack_plan, situation, checked_at)
+    if went_back.record is not None and situation.state_regressed:
+        found = sorted(
+            [
+                *found,
+                assemble.from_state_regression(
+                    went_back.record, situation, checked_at, state_object_ref(ref)
+                ),
+            ],
+            key=lambda f: (f.resourceRef, f.relationship.value, f.findingId),
+        )
     resources = sum(1 for r in state.resources if r.mode == "managed") if state else 0
     status, counts = assemble.status_and_counts(found, resources)
     providers = dict(version.providers) or _providers_from_plan(plan_json)
@@ -266,6 +306,9 @@ def _check_stack(
         riskTier=facts.risk_tier,
         stateLineage=state.lineage if state else None,
         stateSerial=state.serial if state else None,
+        stateVersionId=state_object.version_id if state_object else None,
+        stateRegression=went_back.record,
+        warnings=list(went_back.warnings),
         counts=counts,
         timings=Timings(
             initSeconds=round(init_seconds, 3),
@@ -314,22 +357,115 @@ def _seed_problem(
     return problems[0]
 
 
-def _recorded_state(bench: Workbench, ref: StackRef, stack: CheckedOut) -> dict[str, Any] | None:
+def _recorded_state(
+    bench: Workbench, ref: StackRef, stack: CheckedOut
+) -> tuple[dict[str, Any] | None, StateObject | None]:
     """The recorded plane. For a registered S3 stack: the state object itself, read
     with the stack's own credentials (what `state pull` returns, without starting
-    Terraform and its provider again); otherwise `terraform state pull`."""
+    Terraform and its provider again), with its S3 version id; otherwise
+    `terraform state pull`."""
     if ref.unit is None:
-        return stack.engine.state_pull(stack.call)
+        return stack.engine.state_pull(stack.call), None
     spec = ref.unit.spec.state
-    raw = inventory.read_state_object(
+    found = state_versions.read_current(
         spec.bucket, spec.key, bench.credentials(ref), bench.target.with_region(spec.region)
     )
-    if raw is None:
-        return None
-    data = load_json(raw, spec.uri)
+    if found is None:
+        return None, None
+    data = load_json(found.body, spec.uri)
     if not isinstance(data, dict):
         raise TerraformFormatError(f"{spec.uri}: the state is not a JSON object")
-    return data
+    return data, found
+
+
+def state_object_ref(ref: StackRef) -> str:
+    """How a finding about the state object itself names it."""
+    return ref.unit.spec.state.uri if ref.unit is not None else f"state:{ref.name}"
+
+
+@dataclass(frozen=True)
+class WentBack:
+    """Whether the state went back behind one recorded before, and what that lost."""
+
+    why: str | None = None
+    record: StateRegression | None = None
+    forgotten: Mapping[str, ForgottenResource] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+
+def _went_back(
+    bench: Workbench,
+    ref: StackRef,
+    options: CheckOptions,
+    state_object: StateObject | None,
+    state: StateView | None,
+    divergences: Sequence[Divergence],
+    observation: Observation,
+) -> WentBack:
+    """The state's regression: from the backend's version history (core/state_history.py)
+    when it can be read, else from the previous result in this machine's run history."""
+    if ref.unit is None:
+        return WentBack()
+    spec = ref.unit.spec.state
+    target = bench.target.with_region(spec.region)
+    reading = read_history(spec, state_object, state, bench.credentials(ref), target)
+    warnings = (reading.warning,) if reading.warning else ()
+    regression = reading.regression
+    if regression is None:
+        previous = options.previous.get(ref.name)
+        why = state_regression(
+            previous, state.lineage if state else None, state.serial if state else None
+        )
+        if why is None or previous is None or previous.stateSerial is None or state is None:
+            return WentBack(warnings=warnings)
+        record = StateRegression(
+            currentSerial=state.serial or 0,
+            earlierSerial=previous.stateSerial,
+            currentVersionId=state_object.version_id if state_object else None,
+            earlierVersionId=previous.stateVersionId,
+            earlierWrittenAt=previous.checkedAt,
+            source="history",
+        )
+        return WentBack(why, record, warnings=warnings)
+    record = StateRegression(
+        currentSerial=regression.current.serial or 0,
+        earlierSerial=regression.newer.serial or 0,
+        currentVersionId=regression.current.version_id,
+        earlierVersionId=regression.newer.version_id,
+        earlierWrittenAt=regression.newer.last_modified,
+        source="backend",
+    )
+    forgotten: dict[str, ForgottenResource] = {}
+    creates = {d.address for d in divergences if "create" in d.planned_actions}
+    if reading.newer_state is not None and creates:
+        lost_types = {
+            r.type for r in reading.newer_state.resources if r.address in creates and r.id
+        }
+        live, problem = _live_pairs(bench, options, observation, lost_types)
+        if problem is not None:
+            warnings = (*warnings, problem)
+        forgotten = forgotten_resources(regression, reading.newer_state, state, creates, live)
+    return WentBack(regression.describe(), record, forgotten, warnings)
+
+
+def _live_pairs(
+    bench: Workbench, options: CheckOptions, observation: Observation, types: set[str]
+) -> tuple[set[tuple[str, str]], str | None]:
+    """(type, id) of the live resources of ``types`` that the inventory can list (the
+    check's own listing when it made one), and why that could not be read."""
+    listable = {t for t in types if inventory.supported(t)}
+    if not listable:
+        return set(), None
+    if options.per_stack_inventory and listable <= observation.managed_types:
+        return {(r.type, r.id) for r in observation.live}, None
+    try:
+        live = inventory.list_live(listable, bench.inventory_credentials(), bench.target)
+    except IacdriftError as exc:
+        return set(), (
+            f"the live {', '.join(sorted(listable))} were not listed ({exc.message}): "
+            "resources the restored state lost are not told apart from new ones"
+        )
+    return {(r.type, r.id) for r in live}, None
 
 
 def _providers_from_plan(plan_json: dict[str, Any]) -> dict[str, str]:
@@ -370,14 +506,58 @@ def classifier_for(
         bench.project,
         policies_dir=policies_dir,
         read_audit=audit_reader(bench.project, read_bucket, now),
+        read_members=lambda: aggregate_members_of_estate(bench),
     )
 
 
-def recorded_ids_of_estate(bench: Workbench) -> tuple[dict[str, set[str]], list[str]]:
+def stack_account(ref: StackRef) -> str | None:
+    """The account of a registered stack's role; None for an unregistered directory."""
+    if ref.unit is None:
+        return None
+    parts = ref.unit.spec.credentials.oidcRole.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else None
+
+
+def aggregate_members_of_estate(bench: Workbench) -> list[aggregates.Member]:
+    """The members of aggregates (core.aggregates) every registered state records, read
+    with the inventory credentials. A state that cannot be read is skipped with a
+    warning: it explains nothing, so more drift is reported, never less."""
+    try:
+        credentials = bench.inventory_credentials()
+    except IacdriftError as exc:
+        log.warning("no other state explains an aggregate: %s", exc.message)
+        return []
+    salt = bench.fingerprint_salt()
+    found: list[aggregates.Member] = []
+    for registered in bench.project.stacks:
+        state_spec = registered.unit.spec.state
+        try:
+            raw = inventory.read_state_object(
+                state_spec.bucket, state_spec.key, credentials, bench.target
+            )
+            data = load_json(raw, state_spec.uri) if raw is not None else None
+        except IacdriftError as exc:
+            log.warning("%s: its state explains no aggregate: %s", registered.name, exc.message)
+            continue
+        if isinstance(data, dict):
+            parts = registered.unit.spec.credentials.oidcRole.split(":")
+            account = parts[4] if len(parts) > 4 and parts[4] else None
+            found.extend(
+                aggregates.members_of_state(data, stack=registered.name, account=account, salt=salt)
+            )
+    return found
+
+
+def recorded_ids_of_estate(
+    bench: Workbench, results: Sequence[StackResult] = ()
+) -> tuple[dict[str, set[str]], list[str]]:
     """Every id recorded in every registered stack's state, read-only, with the
-    inventory credentials. Returns (ids by type, problems)."""
+    inventory credentials, and the ids that ``results`` claim as lost by a restored
+    state (the stack's IMPORT finding, never unmanaged). Returns (ids by type, problems)."""
     credentials = bench.inventory_credentials()
     ids: dict[str, set[str]] = {}
+    for resource_type, claimed in claimed_ids(f for r in results for f in r.findings).items():
+        ids.setdefault(resource_type, set()).update(claimed)
     problems: list[str] = []
     for registered in bench.project.stacks:
         state_spec = registered.unit.spec.state
@@ -418,7 +598,7 @@ def check(
     types = set().union(*(o.managed_types for o in observations)) if observations else set()
     live = sorted({item for o in observations for item in o.live})
     if live:
-        recorded, problems = recorded_ids_of_estate(bench)
+        recorded, problems = recorded_ids_of_estate(bench, results)
         for resource_type in types:
             recorded.setdefault(resource_type, set())
         if not problems:
@@ -462,8 +642,9 @@ class CheckOutcome:
 
 
 def execute_check(request: CheckRequest, clock: Clock = utc_now) -> CheckOutcome:
-    """``iacdrift check``: check the stacks, keep the findings in the run history (for
-    ``iacdrift explain``) and write the ``--out`` files."""
+    """``iacdrift check``: check the stacks, keep the registered stacks' results and the
+    findings in the run history (for ``status``, ``run --due`` and ``iacdrift explain``)
+    and write the ``--out`` files."""
     project = load_project(request.config_path, request.registry_dir)
     bench = Workbench.open(project, request.engine)
     refs = [bench.stack(name) for name in request.stacks]
@@ -472,7 +653,15 @@ def execute_check(request: CheckRequest, clock: Clock = utc_now) -> CheckOutcome
         separate_refresh_only=request.separate_refresh_only, clock=clock, classifier=classifier
     )
     report = check(bench, refs, options)
+    # A check of a registered stack is a check: `status` and `run --due` count it.
+    registered = [
+        result for ref, result in zip(refs, report.results, strict=True) if ref.unit is not None
+    ]
     with HistoryStore(request.history_file or default_history_path(project.root)) as history:
+        if registered:
+            history.record_check(
+                bench.run_id, report.generatedAt, clock(), registered, report.exit_code()
+            )
         history.record_findings(None, findings_of(report))
     written = write_check_files(request.out_dir, report) if request.out_dir else []
     return CheckOutcome(report, tuple(written))

@@ -7,7 +7,10 @@ with the read-only inventory identity) are read once and shared by every
 stack of the run. Bad policy or change-record files stop the run before any
 stack is checked (one line per problem); unreadable audit logs do not stop
 it, they are an estate problem (the run exits 1): findings are still
-classified, but no actor can be known.
+classified, but no actor can be known. The parts of aggregates that other
+registered states manage (:mod:`iacdrift.core.aggregates`) are read once too, and
+only when a stack has aggregate drift its own state does not explain; a state
+that cannot be read explains nothing (more drift is reported, never less).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from iacdrift.core.aggregates import Member
 from iacdrift.core.attribution import index_audit
 from iacdrift.core.cloudtrail import unique_events
 from iacdrift.core.subject import Situation, StackFacts
@@ -33,6 +37,8 @@ from iacdrift.models.policy import IgnoreRule, PolicySet
 ROLE_ACCOUNT_FIELD = 4  # arn:aws:iam::<account>:role/...
 
 AuditRead = Callable[[], list[AuditEvent]]
+# Every registered state's members of aggregates (core.aggregates).
+MembersRead = Callable[[], list[Member]]
 # (bucket, prefix, account, regions, since, until) -> events, bound to credentials.
 BucketRead = Callable[[str, str, str, Sequence[str], datetime, datetime], list[AuditEvent]]
 
@@ -47,8 +53,10 @@ class Classifier:
     changes: tuple[ChangeRecord, ...]
     read_audit: AuditRead | None = None
     problems: list[str] = field(default_factory=list)
+    read_members: MembersRead | None = None
     _audit: Mapping[str, Sequence[AuditEvent]] | None = None
     _audit_loaded: bool = False
+    _members: tuple[Member, ...] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -58,6 +66,7 @@ class Classifier:
         *,
         policies_dir: Path | None = None,
         read_audit: AuditRead | None = None,
+        read_members: MembersRead | None = None,
     ) -> Classifier:
         """Read the policies and change records; raise RegistryError listing every problem."""
         settings = project.settings.context or ContextSettings()
@@ -68,7 +77,9 @@ class Classifier:
             changes = load_change_records(
                 Path(settings.changeRecords), cwd=project.root, missing_ok=True
             )
-        return cls(project, policies, settings, tuple(changes), read_audit)
+        return cls(
+            project, policies, settings, tuple(changes), read_audit, read_members=read_members
+        )
 
     def audit(self) -> Mapping[str, Sequence[AuditEvent]] | None:
         """The mutating audit events by identifier (read and indexed on first use); None
@@ -86,6 +97,15 @@ class Classifier:
                     self.problems.append(f"audit logs: {type(exc).__name__}: {exc}")
                 self._audit_loaded = True
             return self._audit
+
+    def other_members(self) -> tuple[Member, ...]:
+        """The members of aggregates every registered state records (read on first use)."""
+        if self.read_members is None:
+            return ()
+        with self._lock:
+            if self._members is None:
+                self._members = tuple(self.read_members())
+            return self._members
 
     def expired_rules(self, now: datetime) -> list[ExpiredRule]:
         found: list[ExpiredRule] = []

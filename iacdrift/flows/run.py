@@ -54,6 +54,7 @@ from iacdrift.flows.check import (
 from iacdrift.flows.classification import Classifier
 from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock_path
 from iacdrift.flows.notify import notify_run
+from iacdrift.flows.registry import require_stacks
 from iacdrift.flows.saved_report import write_run_files
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import learn_from_init, prepared
@@ -63,17 +64,21 @@ from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.notification import NotificationReport
 from iacdrift.models.run import RunReport, RunSelection, SkippedStack, WarmUp
 from iacdrift.primitives.duration import parse_duration
-from iacdrift.store.history import HistoryStore, default_history_path
+from iacdrift.store.history import HistoryError, HistoryStore, default_history_path
 
 log = logging.getLogger(__name__)
 
 # A full garbage collection after every this many stacks (see _Run.execute).
 COLLECT_EVERY = 8
 
-Progress = Callable[[str, StackResult | None, int, int], None]
+# Hears of each stack as it finishes: its result, or why this run skipped it.
+Progress = Callable[[str, StackResult | SkippedStack, int, int], None]
+
+# How often a run waiting for another holder's lease (--wait-for-lease) looks again.
+LEASE_POLL_SECONDS = 2.0
 
 
-def _no_progress(stack: str, result: StackResult | None, done: int, total: int) -> None:
+def _no_progress(stack: str, outcome: StackResult | SkippedStack, done: int, total: int) -> None:
     pass
 
 
@@ -96,11 +101,19 @@ class RunOptions:
     # Policies, change records, audit events: loaded once at the start of the run.
     classifier: Classifier | None = None
     policies_dir: Path | None = None
+    # None: a stack whose lease another iacdrift holds is skipped (unknown: exit 1).
+    # Else, once the other stacks are done, wait up to this long for the holder to
+    # finish and report the result its run recorded (or check the stack if it left
+    # none, e.g. a run on another machine with its own history).
+    wait_for_lease: timedelta | None = None
+    lease_poll_seconds: float = LEASE_POLL_SECONDS
 
 
 def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
     """The stacks of this run, critical tiers first."""
     project = bench.project
+    # Nothing registered is not a clean estate: say so (exit 1) instead of "none due".
+    require_stacks(project)
     if options.selection is RunSelection.NAMED:
         names = list(dict.fromkeys(options.names))
         for name in names:
@@ -184,6 +197,8 @@ class _Run:
         self.total = 0
         self.skipped: list[SkippedStack] = []
         self.warmed: list[WarmUp] = []
+        self.holders: dict[str, dict[str, str]] = {}
+        self.first_held: dict[str, float] = {}
 
     def _wait_for_slot(self, endpoint: str) -> bool:
         """False when the endpoint's circuit is open; else wait for our start slot.
@@ -213,16 +228,20 @@ class _Run:
             timings=Timings(),
         )
 
-    def check_one(self, ref: StackRef, lock_file: str | None) -> StackResult | None:
-        endpoint = endpoint_of(self.bench)
-        options = CheckOptions(
-            separate_refresh_only=self.options.separate_refresh_only,
-            clock=self.options.clock,
-            per_stack_inventory=False,
-            lock_file=lock_file,
-            classifier=self.options.classifier,
-            previous=_previous(self.history, ref.name),
-        )
+    def check_one(
+        self, ref: StackRef, lock_file: str | None, *, wait_until: float | None = None
+    ) -> StackResult | SkippedStack:
+        """Check one stack under its lease and record the result, or say why not.
+
+        ``wait_until`` (a ``time.monotonic()`` moment): while another iacdrift holds
+        the lease, look again until then; the result that holder's run recorded
+        answers for the stack (it records before it releases the lease). None: skip
+        the stack at once.
+        """
+        with self.guard:
+            # Run id -> holder of the lease holders met, kept across passes: a holder
+            # met in the first pass may be done (and its result recorded) by the next.
+            holders = self.holders.setdefault(ref.name, {})
         try:
             lease = locking.Lease(
                 ref.name,
@@ -233,40 +252,116 @@ class _Run:
                 duration=timedelta(seconds=self.options.lease_seconds),
                 clock=self.options.clock,
             )
-            with lease:
-                result: StackResult | None = None
-                earlier: StackResult | None = None  # the first failed attempt
-                for attempt in range(1, self.options.backoff.attempts + 1):
-                    if not self._wait_for_slot(endpoint):
-                        return self._circuit_open(ref, endpoint)
-                    result, _ = check_stack(self.bench, ref, options)
-                    if earlier is not None:
-                        result = own_leftover_lock(result, earlier)
-                    failed = result.status is StackStatus.ERROR and result.reason
+            while True:
+                try:
+                    with lease:
+                        answer = self._recorded_answer(ref, holders)
+                        if answer is not None:
+                            return answer
+                        result = self._check_leased(ref, lock_file)
+                        # Before the lease is released: a run waiting for it finds this.
+                        self.history.record_result(self.run_id, result)
+                        return result
+                except locking.LeaseHeldError as exc:
+                    now = time.monotonic()
+                    run_id = locking.holder_run_id(exc.holder)
                     with self.guard:
-                        if failed and is_endpoint_failure(result.reason or ""):
-                            self.breaker.record_failure(
-                                endpoint, result.reason or "", time.monotonic()
-                            )
-                        elif not failed:
-                            self.breaker.record_success(endpoint)
-                    if not failed or not is_transient(result.reason or ""):
-                        break
-                    earlier = earlier or result
-                    if attempt < self.options.backoff.attempts:
-                        time.sleep(self.options.backoff.delay(attempt, self.random.random))
-                return result
-        except locking.LeaseHeldError as exc:
-            with self.guard:
-                self.skipped.append(SkippedStack(stack=ref.name, reason=exc.message))
-            return None
+                        if run_id is not None:
+                            holders[run_id] = exc.holder
+                        held_since = self.first_held.setdefault(ref.name, now)
+                    answer = self._recorded_answer(ref, holders)
+                    if answer is not None:
+                        return answer
+                    if wait_until is None or now >= wait_until:
+                        return self._skipped(ref, exc, run_id, now - held_since, wait_until)
+                    time.sleep(min(self.options.lease_poll_seconds, wait_until - now))
+        except HistoryError:
+            raise  # the run history is the run's own record: stop the run
         except IacdriftError as exc:
             # E.g. the lease table unreachable: this stack is unknown, the others go on.
-            return self._error(ref, exc.message)
+            return self._record(self._error(ref, exc.message))
         except Exception as exc:
             # A bug must not take the whole run down: this stack is ERROR, others proceed.
             log.exception("%s: unexpected failure", ref.name)
-            return self._error(ref, f"{ref.name}: unexpected {type(exc).__name__}: {exc}")
+            return self._record(
+                self._error(ref, f"{ref.name}: unexpected {type(exc).__name__}: {exc}")
+            )
+
+    def _check_leased(self, ref: StackRef, lock_file: str | None) -> StackResult:
+        """Check a stack whose lease this run holds: bounded retries, the circuit breaker."""
+        endpoint = endpoint_of(self.bench)
+        options = CheckOptions(
+            separate_refresh_only=self.options.separate_refresh_only,
+            clock=self.options.clock,
+            per_stack_inventory=False,
+            lock_file=lock_file,
+            classifier=self.options.classifier,
+            previous=_previous(self.history, ref.name),
+        )
+        result: StackResult | None = None
+        earlier: StackResult | None = None  # the first failed attempt
+        for attempt in range(1, self.options.backoff.attempts + 1):
+            if not self._wait_for_slot(endpoint):
+                return self._circuit_open(ref, endpoint)
+            result, _ = check_stack(self.bench, ref, options)
+            if earlier is not None:
+                result = own_leftover_lock(result, earlier)
+            failed = result.status is StackStatus.ERROR and result.reason
+            with self.guard:
+                if failed and is_endpoint_failure(result.reason or ""):
+                    self.breaker.record_failure(endpoint, result.reason or "", time.monotonic())
+                elif not failed:
+                    self.breaker.record_success(endpoint)
+            if not failed or not is_transient(result.reason or ""):
+                break
+            earlier = earlier or result
+            if attempt < self.options.backoff.attempts:
+                time.sleep(self.options.backoff.delay(attempt, self.random.random))
+        assert result is not None  # backoff.attempts >= 1
+        return result
+
+    def _recorded_answer(self, ref: StackRef, holders: dict[str, str]) -> SkippedStack | None:
+        """The result one of the lease holders met recorded for this stack."""
+        for run_id, holder in list(holders.items()):
+            if run_id == self.run_id:
+                continue
+            result = self.history.result_of_run(run_id, ref.name)
+            if result is None:
+                continue
+            waited = time.monotonic() - self.first_held.get(ref.name, time.monotonic())
+            return SkippedStack(
+                stack=ref.name,
+                reason=(
+                    f"{ref.name}: another iacdrift run held its orchestrator lease ({holder}); "
+                    f"waited {waited:.0f}s for it; its result is the one run {run_id} recorded"
+                ),
+                holder=holder,
+                holderRunId=run_id,
+                result=result,
+            )
+        return None
+
+    def _skipped(
+        self,
+        ref: StackRef,
+        exc: locking.LeaseHeldError,
+        run_id: str | None,
+        waited: float,
+        wait_until: float | None,
+    ) -> SkippedStack:
+        reason = exc.message
+        if wait_until is not None:
+            reason += (
+                f"; waited {waited:.0f}s (--wait-for-lease) and it was still held, so this "
+                "run has no answer for it"
+            )
+        else:
+            reason += "; this run has no answer for it (--wait-for-lease waits for one)"
+        return SkippedStack(stack=ref.name, reason=reason, holder=exc.holder, holderRunId=run_id)
+
+    def _record(self, result: StackResult) -> StackResult:
+        self.history.record_result(self.run_id, result)
+        return result
 
     def _error(self, ref: StackRef, reason: str) -> StackResult:
         return StackResult(
@@ -289,6 +384,11 @@ class _Run:
         )
 
     def execute(self, refs: Sequence[StackRef]) -> list[StackResult]:
+        """Check ``refs``; return this run's own results (``self.skipped``: the others).
+
+        Stacks whose lease another iacdrift holds are skipped in a first pass; with
+        ``wait_for_lease`` they are then waited for, together, once the rest is done.
+        """
         self.total = len(refs)
         locks, self.warmed = warm_plugin_cache(self.bench, refs)
         results: list[StackResult] = []
@@ -297,29 +397,57 @@ class _Run:
         # not left idle between two stacks' Terraform processes.
         parallel = max(1, self.options.max_parallel)
         self.bench = dataclasses.replace(self.bench, terraform_slots=threading.Semaphore(parallel))
+        wait = self.options.wait_for_lease
         with ThreadPoolExecutor(max_workers=parallel + 1) as pool:
-            futures = {
-                pool.submit(self.check_one, ref, locks.get(requirement_key(ref))): ref
-                for ref in refs
-            }
-            for future in as_completed(futures):
-                ref = futures[future]
-                result = future.result()
-                with self.guard:
-                    self.done += 1
-                    done = self.done
-                if result is not None:
-                    self.history.record_result(self.run_id, result)
-                    results.append(result)
-                self.progress(ref.name, result, done, self.total)
-                if done % COLLECT_EVERY == 0:
-                    # Belt and braces: each stack leaves cyclic garbage (boto3 clients,
-                    # sessions); load_json collects the young generations before it
-                    # promotes a parsed plan, and this bounds what reaches the oldest.
-                    gc.collect()
+            held = self._pass(pool, refs, locks, None, results, final=wait is None)
+            if wait is not None and held:
+                until = time.monotonic() + wait.total_seconds()
+                # Every waiting stack needs its own worker: none may wait behind another.
+                with ThreadPoolExecutor(max_workers=len(held)) as waiting:
+                    self._pass(waiting, held, locks, until, results, final=True)
         self._prune_copies()
         order = {ref.name: i for i, ref in enumerate(refs)}
         return sorted(results, key=lambda r: order[r.stack])
+
+    def _pass(
+        self,
+        pool: ThreadPoolExecutor,
+        refs: Sequence[StackRef],
+        locks: dict[str, str],
+        wait_until: float | None,
+        results: list[StackResult],
+        *,
+        final: bool,
+    ) -> list[StackRef]:
+        """Check ``refs`` in ``pool``; return the skipped ones when not ``final`` (they
+        are tried again), else keep them in ``self.skipped``."""
+        futures = {
+            pool.submit(
+                self.check_one, ref, locks.get(requirement_key(ref)), wait_until=wait_until
+            ): ref
+            for ref in refs
+        }
+        again: list[StackRef] = []
+        for future in as_completed(futures):
+            ref = futures[future]
+            outcome = future.result()
+            if isinstance(outcome, SkippedStack) and not final:
+                again.append(ref)
+                continue
+            with self.guard:
+                self.done += 1
+                done = self.done
+            if isinstance(outcome, SkippedStack):
+                self.skipped.append(outcome)
+            else:
+                results.append(outcome)
+            self.progress(ref.name, outcome, done, self.total)
+            if done % COLLECT_EVERY == 0:
+                # Belt and braces: each stack leaves cyclic garbage (boto3 clients,
+                # sessions); load_json collects the young generations before it
+                # promotes a parsed plan, and this bounds what reaches the oldest.
+                gc.collect()
+        return again
 
     def _prune_copies(self) -> None:
         """Working copies of stacks no longer registered go once unused long enough."""
@@ -363,7 +491,7 @@ def run(
         try:
             # ONE read per type for the whole run, with the read-only inventory identity.
             live = inventory.list_live(listable, bench.inventory_credentials(), bench.target)
-            recorded, problems = recorded_ids_of_estate(bench)
+            recorded, problems = recorded_ids_of_estate(bench, results)
             for resource_type in listable:
                 recorded.setdefault(resource_type, set())
             if not problems:
@@ -448,6 +576,8 @@ class RunRequest:
     notify: bool = True
     # None: .iacdrift/notifications.sqlite under the project root.
     notification_log: Path | None = None
+    # Wait this long for stacks whose lease another iacdrift holds (RunOptions).
+    wait_for_lease: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -474,6 +604,7 @@ def execute_run(
     the findings were routed (before the files are written).
     """
     project = load_project(request.config_path, request.registry_dir)
+    require_stacks(project)  # before the cloud: the first thing to fix
     bench = Workbench.open(project, request.engine)
     options = RunOptions(
         selection=request.selection,
@@ -481,6 +612,7 @@ def execute_run(
         max_parallel=request.max_parallel,
         separate_refresh_only=request.separate_refresh_only,
         policies_dir=request.policies_dir,
+        wait_for_lease=request.wait_for_lease,
     )
     history_file = request.history_file or default_history_path(project.root)
     with HistoryStore(history_file) as history, display() as progress:

@@ -33,6 +33,7 @@ from iacdrift.loaders.stack_hcl import read_configuration, remote_state_reads
 from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.context import ChangeRecord
 from iacdrift.models.registry import CloudTarget
+from iacdrift.primitives.wording import count
 from iacdrift.sandbox import cloudtrail, iam, scenarios
 from iacdrift.sandbox import server as srv
 from iacdrift.sandbox import token_endpoint as tokens
@@ -355,8 +356,8 @@ def _pending_records(
             ChangeRecord.model_validate(document)
         except ValidationError as exc:  # our own scenario built it: a bug, said plainly
             raise SandboxError(
-                f"scenario change record {document.get('id')}: invalid ({exc.error_count()} "
-                "problems); report this as a bug"
+                f"scenario change record {document.get('id')}: invalid "
+                f"({count(exc.error_count(), 'problem')}); report this as a bug"
             ) from exc
         path = directory / f"{document['id']}.yaml"
         text = CHANGE_RECORD_HEADER + yaml.safe_dump(

@@ -1,8 +1,9 @@
 """Reports on disk: the files ``--out`` writes (loaders/reports.py reads one back).
 
 ``check --out DIR`` writes check.json and check.md; ``run --out DIR`` writes
-run.json, run.md and run.txt (the table as plain text). JSON is the canonical
-rendering of :mod:`iacdrift.report.common`, the same bytes ``--format json`` prints.
+run.json, run.md and run.txt (the table and the summary as plain text; both list
+the stacks the run skipped). JSON is the canonical rendering of
+:mod:`iacdrift.report.common`, the same bytes ``--format json`` prints.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from iacdrift.models.finding import CheckReport
 from iacdrift.models.run import RunReport
-from iacdrift.report.check import render_markdown, table_text
+from iacdrift.report.check import render_markdown
 from iacdrift.report.common import render_json
+from iacdrift.report.run import render_run_markdown, run_table_text
 
 
 def write_check_files(out_dir: Path, report: CheckReport) -> list[Path]:
@@ -22,13 +24,12 @@ def write_check_files(out_dir: Path, report: CheckReport) -> list[Path]:
 
 def write_run_files(out_dir: Path, report: RunReport) -> list[Path]:
     """run.json, run.md and run.txt in ``out_dir`` (created); the paths written."""
-    as_check = report.as_check_report()
     return _write(
         out_dir,
         {
             "run.json": render_json(report),
-            "run.md": render_markdown(as_check),
-            "run.txt": table_text(as_check),
+            "run.md": render_run_markdown(report),
+            "run.txt": run_table_text(report),
         },
     )
 

@@ -18,6 +18,7 @@ from iacdrift.aws.lease import endpoint_answered
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.staleness import stack_status_entry
 from iacdrift.errors import CloudError, IacdriftError, InputError
+from iacdrift.flows.registry import require_stacks
 from iacdrift.flows.workbench import Workbench
 from iacdrift.loaders.registry import Project, display_path, load_project
 from iacdrift.locking import DEFAULT_STALE_LOCK_AFTER, TerraformLocks
@@ -53,7 +54,9 @@ def project_status(
 
 
 def status(project: Project, options: StatusOptions | None = None) -> StatusReport:
-    """The status of every registered stack, sorted by name."""
+    """The status of every registered stack, sorted by name; InputError when none is
+    registered (no stack is not "all current")."""
+    require_stacks(project)
     options = options or StatusOptions()
     now = options.clock()
     problems: list[str] = []

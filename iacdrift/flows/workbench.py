@@ -13,16 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iacdrift.aws.session import AwsCredentials, Target
+from iacdrift.aws.session import AwsCredentials, Target, endpoint_target, require_reachable
 from iacdrift.credentials import CredentialResolver, TokenSource, token_source
 from iacdrift.engine.base import CliEngine, StackCall
 from iacdrift.engine.engines import select_engine
 from iacdrift.engine.seeding import Seeder
+from iacdrift.engine.terraform_log import LEVELS, TerraformLog
 from iacdrift.engine.workspace import (
     write_cli_config,
 )
-from iacdrift.errors import SandboxError, UnknownStackError
-from iacdrift.loaders.registry import Project, RegisteredStack
+from iacdrift.errors import InputError, SandboxError, UnknownStackError
+from iacdrift.loaders.registry import SETTINGS_FILE, Project, RegisteredStack, display_path
 from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType, TokenSourceKind
 from iacdrift.primitives.duration import parse_duration
 from iacdrift.sandbox import identity, token_endpoint
@@ -34,10 +35,41 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def _sandbox_not_running(project: Project, sandbox_dir: Path, cloud: CloudTarget | None) -> str:
+    """Why the sandbox was wanted, naming the settings file actually read (--config)."""
+    path = project.settings_path
+    default = (Path.cwd() / SETTINGS_FILE).resolve()
+    config = f" --config {display_path(path)}" if path is not None and path != default else ""
+    if cloud is not None:
+        why = "this command works on the sandbox"
+    elif path is None:
+        why = f"no settings file ({SETTINGS_FILE}, --config): cloud.target defaults to sandbox"
+    else:
+        why = f"{display_path(path)}: cloud.target is sandbox"
+    return (
+        f"the sandbox is not running ({sandbox_dir}); start it with "
+        f"`iacdrift sandbox up{config}` ({why})"
+    )
+
+
+# What --tf-log accepts (Terraform's TF_LOG levels).
+TF_LOG_LEVELS: tuple[str, ...] = LEVELS
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     tf_binary: str | None = None
     tofu_binary: str | None = None
+    # --tf-log: Terraform's log at this TF_LOG level, a file per call under
+    # .iacdrift/logs/<run>/<stack>/ (engine/terraform_log.py); None keeps none.
+    tf_log: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tf_log is not None and self.tf_log not in TF_LOG_LEVELS:
+            raise InputError(
+                f"--tf-log / IACDRIFT_TF_LOG: {self.tf_log!r} is not a TF_LOG level; "
+                f"use one of {', '.join(TF_LOG_LEVELS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -91,17 +123,20 @@ class Workbench:
             sandbox_dir = project.resolve_path(settings.cloud.sandboxDir)
             sandbox_state = sandbox_server.load_state(sandbox_dir)
             if sandbox_state is None or not sandbox_server.is_answering(sandbox_state.port):
-                raise SandboxError(
-                    f"the sandbox is not running ({sandbox_dir}); start it with "
-                    "`iacdrift sandbox up` (iacdrift.yaml: cloud.target is sandbox)"
-                )
+                raise SandboxError(_sandbox_not_running(project, sandbox_dir, cloud))
             target = Target(sandbox_state.region, sandbox_state.endpoint_url)
             mirror = Path(sandbox_state.providerMirror)
             if settings.oidc is not None and settings.oidc.source is TokenSourceKind.SANDBOX:
                 record = token_endpoint.load_record(sandbox_dir)
                 sandbox_tokens = identity.token_source_of(record, settings.oidc.audience)
         else:
-            target = Target(settings.cloud.region)
+            if (cloud or settings.cloud.target) is CloudTarget.ENDPOINT:
+                # Once per command: a dead endpoint is one line now, not a connect
+                # timeout (and retries) per stack later.
+                target = endpoint_target(settings.cloud)
+                require_reachable(target)
+            else:
+                target = Target(settings.cloud.region)
             if settings.oidc is not None and settings.oidc.source is TokenSourceKind.SANDBOX:
                 sandbox_tokens = identity.token_source_of(None, settings.oidc.audience)
             if settings.terraform.providerMirror:
@@ -139,6 +174,18 @@ class Workbench:
     def run_id(self) -> str:
         """This command's run id (in every STS session name it opens)."""
         return self.resolver.run_id
+
+    @property
+    def log_root(self) -> Path:
+        """Where --tf-log keeps Terraform's logs: ``<run>/<stack>/NN-<commands>.log``."""
+        return self.project.resolve_path(".iacdrift/logs")
+
+    def terraform_log(self) -> TerraformLog | None:
+        """--tf-log for this command's Terraform calls (None: off, the default)."""
+        level = self.engine_options.tf_log
+        if level is None:
+            return None
+        return TerraformLog(level, self.log_root, self.run_id)
 
     # -- stacks -----------------------------------------------------------------
     def stack(self, name_or_dir: str) -> StackRef:
@@ -183,7 +230,9 @@ class Workbench:
 
     def backend_config(self, stack: StackRef) -> dict[str, str]:
         """-backend-config values: where the registry says the state is, and how to
-        reach a loopback endpoint (nothing of it is written into the stack)."""
+        reach a custom endpoint (the sandbox, or cloud.target: endpoint, whose URLs
+        reach the backend as AWS_ENDPOINT_URL_*); nothing of it is written into the
+        stack."""
         config: dict[str, str] = {}
         if stack.unit is not None:
             state = stack.unit.spec.state
@@ -221,5 +270,5 @@ class Workbench:
             backend_config=self.backend_config(stack),
             timeout=parse_duration(settings.timeout).total_seconds(),
             lock_timeout=settings.lockTimeout,
-            scratch_parent=self.scratch_parent,
+            log=self.terraform_log(),
         )

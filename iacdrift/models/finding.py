@@ -36,6 +36,9 @@ class Relationship(StrEnum):
     NOISE_ONLY = "noise-only"
     # Not a disagreement between the planes: the live resource breaks a guardrail.
     VIOLATES_GUARDRAIL = "actual!=policy"
+    # The recorded plane went back: the state is older than one already recorded
+    # (its serial is lower than an earlier version's of the same lineage).
+    STATE_REGRESSED = "recorded<earlier-recorded"
 
 
 class DriftClass(StrEnum):
@@ -287,11 +290,39 @@ class Timings(Record):
     totalSeconds: float = 0.0
 
 
+class StateRegression(Record):
+    """The state a check read is older than one recorded before it (same lineage)."""
+
+    currentSerial: int
+    earlierSerial: int = Field(description="The higher serial recorded before.")
+    currentVersionId: str | None = Field(
+        default=None, description="S3 version id of the current (restored) state object."
+    )
+    earlierVersionId: str | None = Field(
+        default=None,
+        description="S3 version id of the earlier version with the higher serial; null "
+        "when the regression was seen in the run history only.",
+    )
+    earlierWrittenAt: datetime | None = Field(
+        default=None, description="When that earlier version (or check) was written."
+    )
+    source: Literal["backend", "history"] = Field(
+        description="backend: the state object's version history; history: a previous "
+        "check on this machine saw the higher serial."
+    )
+
+
 class StackResult(Record):
     schemaVersion: Literal[1] = 1
     stack: str
     status: StackStatus
     reason: str | None = Field(default=None, description="Why ERROR / LOCKED / STALE.")
+    terraformLog: str | None = Field(
+        default=None,
+        description="With --tf-log: the file holding Terraform's log of the call that "
+        "failed (an ERROR result). Only its path: the log itself, which can hold secret "
+        "values, is never copied into reports, history or notifications.",
+    )
     checkedAt: datetime
     planOutcome: PlanOutcome | None = None
     refreshOnlyOutcome: PlanOutcome | None = None
@@ -310,6 +341,22 @@ class StackResult(Record):
     riskTier: str | None = None
     stateLineage: str | None = None
     stateSerial: int | None = None
+    stateVersionId: str | None = Field(
+        default=None,
+        description="The S3 version id of the state object this check read (null when "
+        "the bucket keeps no versions, or for an unregistered stack).",
+    )
+    stateRegression: StateRegression | None = Field(
+        default=None,
+        description="The state went back behind an earlier version of the same lineage "
+        "(from the backend's version history, else from this machine's run history).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What this check could not do that it normally does (e.g. read the "
+        "state's version history: without it a restored older state is not seen). The "
+        "result stands with that gap, said here, never silently.",
+    )
     lock: LockHolder | None = None
     counts: Counts = Field(default_factory=Counts)
     timings: Timings = Field(default_factory=Timings)

@@ -8,6 +8,7 @@ as the user wrote them and validated by :mod:`iacdrift.primitives.duration`.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -178,19 +179,119 @@ class DriftManagedUnit(Strict):
 class CloudTarget(StrEnum):
     SANDBOX = "sandbox"
     AWS = "aws"
+    ENDPOINT = "endpoint"
+
+
+SERVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+# scheme://[userinfo@]host[:port][/path][?query][#fragment] (urllib is not for models/).
+_URL = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<userinfo>[^@/?#]*@)?"
+    r"(?P<host>\[[^\]/?#]*\]|[^:/?#@]*)(?::(?P<port>[^/?#]*))?"
+    r"(?P<path>/[^?#]*)?(?P<query>\?[^#]*)?(?P<fragment>#.*)?$"
+)
+
+
+def endpoint_url_problem(url: str, *, allow_insecure: bool) -> str | None:
+    """What is wrong with ``url`` as an AWS-compatible endpoint, or None.
+
+    http(s) with a host and nothing secret in it (no user:password, query or
+    fragment); plain http only to a loopback host (localhost, 127.0.0.0/8, ::1)
+    unless ``allow_insecure``: credentials and state travel in every request.
+    """
+    match = _URL.match(url.strip())
+    scheme = match.group("scheme").lower() if match else ""
+    if match is None or scheme not in ("http", "https") or not match.group("host"):
+        return f"{url!r} is not an http(s) URL with a host; write e.g. http://localhost:4566"
+    if match.group("userinfo"):
+        return "the URL carries user info; remove it (credentials come from the stack's role)"
+    if match.group("query") or match.group("fragment"):
+        return f"{url!r} has a query or fragment; give the endpoint's base URL only"
+    port = match.group("port")
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"{url!r} has no valid port (1-65535); fix the port"
+    if scheme == "http" and not allow_insecure and not is_loopback_host(match.group("host")):
+        return (
+            f"{url} is plain http to a host that is not loopback: credentials and state "
+            "would cross the network unencrypted; use https, or set "
+            "cloud.allowInsecureEndpoint: true if this network is trusted"
+        )
+    return None
+
+
+def is_loopback_host(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Cloud(Strict):
     target: CloudTarget = Field(
         default=CloudTarget.SANDBOX,
         description="sandbox: the loopback moto cloud started by `iacdrift sandbox up`; "
-        "aws: the real AWS endpoints.",
+        "aws: the real AWS endpoints; endpoint: any AWS-compatible endpoint (LocalStack, "
+        "a moto server, a private or FIPS endpoint) at endpointUrl.",
     )
     region: str = Field(default="us-east-1")
     sandboxDir: str = Field(
         default=".iacdrift/sandbox",
         description="State directory of the sandbox, relative to the project root.",
     )
+    endpointUrl: str | None = Field(
+        default=None,
+        description="target: endpoint only (and required there). The base URL every AWS "
+        "service is reached at, e.g. http://localhost:4566; plain http only to a loopback "
+        "host unless allowInsecureEndpoint.",
+        examples=["http://localhost:4566", "https://aws.example.internal"],
+    )
+    endpoints: dict[
+        Annotated[str, Field(pattern=SERVICE_NAME_PATTERN)], Annotated[str, Field(min_length=1)]
+    ] = Field(
+        default_factory=dict,
+        description="target: endpoint only. Per-service URLs that replace endpointUrl for "
+        "that service, keyed by the AWS SDK's service name (s3, sts, dynamodb, iam, ec2, "
+        "secretsmanager, ...).",
+        examples=[{"s3": "https://s3-fips.us-east-1.amazonaws.com"}],
+    )
+    allowInsecureEndpoint: bool = Field(
+        default=False,
+        description="Allow plain http endpoints on hosts that are not loopback (credentials "
+        "and state then cross the network unencrypted).",
+    )
+
+    @model_validator(mode="after")
+    def _endpoint_fields(self) -> Cloud:
+        if self.target is not CloudTarget.ENDPOINT:
+            if self.endpointUrl is not None or self.endpoints:
+                field = "endpointUrl" if self.endpointUrl is not None else "endpoints"
+                raise ValueError(
+                    f"{field} is only read with target: endpoint (target is {self.target}); "
+                    f"set target: endpoint or remove {field}"
+                )
+            if self.allowInsecureEndpoint:
+                raise ValueError(
+                    "allowInsecureEndpoint is only read with target: endpoint; remove it"
+                )
+            return self
+        if self.endpointUrl is None:
+            raise ValueError(
+                "target: endpoint needs endpointUrl (the base URL of the AWS-compatible "
+                "endpoint, e.g. http://localhost:4566)"
+            )
+        problems = [("endpointUrl", self.endpointUrl)] + [
+            (f"endpoints.{service}", url) for service, url in sorted(self.endpoints.items())
+        ]
+        for field, url in problems:
+            problem = endpoint_url_problem(url, allow_insecure=self.allowInsecureEndpoint)
+            if problem is not None:
+                raise ValueError(f"{field}: {problem}")
+        return self
 
 
 class Exclusion(Strict):

@@ -40,10 +40,26 @@ class RunSelection(StrEnum):
 
 
 class SkippedStack(Record):
+    """A selected stack this run did not check itself: another iacdrift process held
+    its orchestrator lease. Unknown to this run (exit 1) unless ``result`` holds the
+    answer the holder's run recorded (``--wait-for-lease``)."""
+
     stack: str = Field(description="Registered stack that this run did not check.")
     reason: str = Field(
-        description="Why, in one line (e.g. not due until ..., or another run holds "
-        "its orchestrator lease)."
+        description="Why, in one line (e.g. another run holds its orchestrator lease, "
+        "and for how long this run waited)."
+    )
+    holder: str | None = Field(
+        default=None,
+        description="Who held the stack's orchestrator lease (hostname:pid:run id).",
+    )
+    holderRunId: str | None = Field(
+        default=None, description="The run id of the lease holder, when the holder names one."
+    )
+    result: StackResult | None = Field(
+        default=None,
+        description="The result the holder's run recorded for this stack in the run "
+        "history (run --wait-for-lease); null: this run has no answer for the stack.",
     )
 
 
@@ -94,7 +110,9 @@ class RunReport(Record):
         "the run exit 1.",
     )
     skipped: list[SkippedStack] = Field(
-        default_factory=list, description="Selected or registered stacks not checked."
+        default_factory=list,
+        description="Selected stacks this run did not check (another run held their "
+        "lease), sorted by stack; each one without a recorded result makes the run exit 1.",
     )
     policyVersion: str | None = Field(
         default=None, description="Content hash of the policy set every finding was classified by."
@@ -111,13 +129,21 @@ class RunReport(Record):
     def exit_code(self) -> ExitCode:
         """0 clean, 2 drift found (unmanaged included), 1 anything unchecked.
 
-        The same rule as :meth:`CheckReport.exit_code` (:func:`drift_exit_code`).
+        The same rule as :meth:`CheckReport.exit_code` (:func:`drift_exit_code`). A
+        skipped stack is unchecked by this run (1) unless the run waited for its lease
+        holder's recorded result, which then counts like one of this run's own.
         """
+        borrowed = [s.result.status for s in self.skipped if s.result is not None]
         return drift_exit_code(
-            (r.status for r in self.results),
-            unchecked=bool(self.estateProblems),
+            [*(r.status for r in self.results), *borrowed],
+            unchecked=bool(self.estateProblems) or any(s.result is None for s in self.skipped),
             drift=bool(self.estateFindings),
         )
+
+    @property
+    def unanswered(self) -> list[SkippedStack]:
+        """Skipped stacks whose answer this run does not know."""
+        return [s for s in self.skipped if s.result is None]
 
     def as_check_report(self) -> CheckReport:
         """The run's results as a check report (what the table and markdown render)."""

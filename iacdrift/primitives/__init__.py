@@ -1,3 +1,3 @@
 """Pure primitives that both ``models/`` and ``core/`` use: Terraform addresses,
-JSON pointers, globs, durations, timestamps and canonical JSON. Imports nothing
-from the rest of iacdrift."""
+JSON pointers, globs, durations, timestamps, canonical JSON and counted words.
+Imports nothing from the rest of iacdrift."""

@@ -4,6 +4,7 @@ adds after notifying. Data in, lines out; targets are named, never by URL."""
 from __future__ import annotations
 
 from iacdrift.models.notification import Delivery, NotificationReport
+from iacdrift.primitives.wording import count
 
 
 def describe(delivery: Delivery) -> str:
@@ -32,15 +33,16 @@ def route_lines(report: NotificationReport) -> list[str]:
         f"{report.skippedDuplicates} already notified, {report.silenced} silenced, "
         f"{report.notAlerting} not alerting, {report.unrouted} unrouted"
     )
+    findings = count(report.findings, "finding")
     if report.dryRun:
         lines.append(
-            f"dry run: {report.findings} findings, {len(report.deliveries)} deliveries "
+            f"dry run: {findings}, {count(len(report.deliveries), 'delivery', 'deliveries')} "
             f"would be sent; {counts}; {len(report.resolved)} would be marked resolved; "
             "nothing sent or logged"
         )
     else:
         lines.append(
-            f"{report.findings} findings: {sent} sent, {len(report.failed)} failed; "
+            f"{findings}: {sent} sent, {len(report.failed)} failed; "
             f"{counts}; {len(report.resolved)} marked resolved"
         )
     return lines

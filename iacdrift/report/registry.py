@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from iacdrift.models.registry import DriftManagedUnit
+from iacdrift.report.common import literal
 
 
 def units_json(units: Sequence[DriftManagedUnit], files: Sequence[str]) -> str:
@@ -28,7 +29,7 @@ def units_table(units: Sequence[DriftManagedUnit]) -> Table:
         table.add_column(column, no_wrap=True)
     for unit in units:
         spec = unit.spec
-        table.add_row(
+        cells = (
             unit.name,
             spec.type.value,
             spec.environment,
@@ -38,4 +39,6 @@ def units_table(units: Sequence[DriftManagedUnit]) -> Table:
             spec.state.uri,
             spec.source.path,
         )
+        # Values from the user's files: literal text, never console markup or emoji.
+        table.add_row(*(literal(cell) for cell in cells))
     return table

@@ -1,4 +1,5 @@
-"""Status reports as text: a rich table. Data in, text out.
+"""Status reports as text: a rich table. Data in, text out; stack names, reasons and
+lock holders are literal text (see :mod:`iacdrift.report.common`).
 
 JSON is :func:`iacdrift.report.common.render_json`.
 """
@@ -14,9 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from iacdrift.errors import ExitCode
-from iacdrift.models.finding import LockHolder, StackStatus
+from iacdrift.models.finding import StackStatus
 from iacdrift.models.run import StackStatusEntry, StatusReport
-from iacdrift.report.common import STATUS_STYLE
+from iacdrift.report.common import STATUS_STYLE, count, literal, lock_summary
 
 
 def age(moment: datetime | None, now: datetime) -> str:
@@ -35,33 +36,16 @@ def age(moment: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d{(seconds % 86400) // 3600:02d}h ago"
 
 
-def lock_summary(lock: LockHolder) -> str:
-    held = f"{lock.who or 'unknown holder'} ({lock.operation or '?'}"
-    if lock.ageSeconds is not None:
-        held += f", {_seconds(lock.ageSeconds)}"
-    held += ")"
-    return held + (" STALE LOCK" if lock.stale else "")
-
-
-def _seconds(value: float) -> str:
-    seconds = int(value)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
 def _lock_cell(entry: StackStatusEntry) -> Text:
     if entry.lock is not None:
-        return Text(lock_summary(entry.lock), style="bold red" if entry.lock.stale else "yellow")
+        return literal(lock_summary(entry.lock), "bold red" if entry.lock.stale else "yellow")
     if entry.lockError is not None:
         return Text("?", style="magenta")
     return Text("-")
 
 
 def _status_cell(entry: StackStatusEntry) -> Text:
-    text = Text(entry.status.value, style=STATUS_STYLE[entry.status])
+    text = literal(entry.status.value, STATUS_STYLE[entry.status])
     if entry.status is StackStatus.STALE and entry.lastStatus is not None:
         text.append(f" (last {entry.lastStatus.value})")
     return text
@@ -69,11 +53,11 @@ def _status_cell(entry: StackStatusEntry) -> Text:
 
 def _summary(report: StatusReport) -> Text:
     counts = Counter(entry.status for entry in report.entries)
-    parts = [f"{len(report.entries)} stacks"]
+    parts = [count(len(report.entries), "stack")]
     parts += [f"{counts[s]} {s.value}" for s in StackStatus if counts[s]]
     locked = sum(1 for entry in report.entries if entry.lock is not None)
     if locked:
-        parts.append(f"{locked} state lock(s) held")
+        parts.append(f"{count(locked, 'state lock')} held")
     due = sum(1 for entry in report.entries if entry.due)
     parts.append(f"{due} due")
     verdict = "all current" if report.exit_code() is ExitCode.OK else "attention needed"
@@ -97,24 +81,26 @@ def render_table(report: StatusReport, console: Console) -> None:
         table.add_column(column, overflow="fold")
     for entry in report.entries:
         table.add_row(
-            entry.stack,
-            entry.riskTier.value,
-            entry.frequency,
+            literal(entry.stack),
+            literal(entry.riskTier.value),
+            literal(entry.frequency),
             _status_cell(entry),
-            age(entry.lastCheckedAt, now),
-            age(entry.lastSuccessAt, now) + (" (due)" if entry.due else ""),
-            str(entry.consecutiveFailures) if entry.consecutiveFailures else "-",
+            literal(age(entry.lastCheckedAt, now)),
+            literal(age(entry.lastSuccessAt, now) + (" (due)" if entry.due else "")),
+            literal(str(entry.consecutiveFailures) if entry.consecutiveFailures else "-"),
             _lock_cell(entry),
-            (entry.lastReason or "") if entry.consecutiveFailures else "",
+            literal((entry.lastReason or "") if entry.consecutiveFailures else ""),
         )
     parts: list[Any] = [table]
     for problem in report.problems:
-        parts.append(Text(f"note: {problem}", style="magenta"))
+        parts.append(literal(f"note: {problem}", "magenta"))
     if report.contention:
         parts.append(Text("recent lock contention (checks that found the state locked):"))
         for item in report.contention:
             parts.append(
-                Text(f"  {item.checkedAt:%Y-%m-%d %H:%M}Z {item.stack}: {lock_summary(item.lock)}")
+                literal(
+                    f"  {item.checkedAt:%Y-%m-%d %H:%M}Z {item.stack}: {lock_summary(item.lock)}"
+                )
             )
     parts.append(_summary(report))
     console.print(Group(*parts))

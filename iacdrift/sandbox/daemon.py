@@ -6,6 +6,13 @@ and how to ask whether it answers. It is started in its own session so it outliv
 the command that started it; the caller records its pid and port (with
 :func:`write_record`) and later stops only a process whose command line is still
 that module on that port, so a reused pid is never signalled.
+
+A daemon stays a child of the process that started it. When that process lives on
+(a test session, a worker) the daemon must be reaped when it exits, whoever stops
+it (``sandbox down`` from another process included), or it lingers as a zombie: a
+thread per started daemon waits for exactly that pid (as asyncio's
+ThreadedChildWatcher does), never for "any child", so no other child's exit
+status (a Terraform process's) is taken.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +46,40 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class _Child:
+    """A daemon this process started, reaped by a thread the moment it exits."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None
+        self.exited = threading.Event()
+        threading.Thread(target=self._wait, name=f"reap-{pid}", daemon=True).start()
+
+    def _wait(self) -> None:
+        try:
+            _, status = os.waitpid(self.pid, 0)
+            self.status = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            pass  # reaped elsewhere
+        finally:
+            with _CHILDREN_LOCK:
+                _CHILDREN.pop(self.pid, None)
+            self.exited.set()
+
+
+# The daemons this process started and that have not exited yet, by pid. A pid here
+# is an unreaped child of ours, so it cannot have been reused.
+_CHILDREN: dict[int, _Child] = {}
+_CHILDREN_LOCK = threading.Lock()
+# A forked copy of this process has neither those children nor their threads.
+os.register_at_fork(after_in_child=_CHILDREN.clear)
+
+
+def _child(pid: int) -> _Child | None:
+    with _CHILDREN_LOCK:
+        return _CHILDREN.get(pid)
 
 
 def command_line(pid: int) -> list[str]:
@@ -102,16 +144,18 @@ class Daemon:
             ],
             setsid=True,
         )
+        with _CHILDREN_LOCK:
+            child = _CHILDREN[pid] = _Child(pid)
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                raise SandboxError(f"{self.name} exited with status {status}; see {log}")
+            if child.exited.is_set():
+                raise SandboxError(f"{self.name} exited with status {child.status}; see {log}")
             if self.is_answering(port):
                 return pid
             time.sleep(_POLL_SECONDS)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        child.exited.wait()
         raise SandboxError(f"{self.name} did not answer on 127.0.0.1:{port} within {within}s")
 
     def stop(self, pid: int, port: int) -> bool:
@@ -121,17 +165,18 @@ class Daemon:
         """
         if not self.is_ours(pid, port):
             return False
+        child = _child(pid)  # None: started by another process (it reaps its own)
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.is_ours(pid, port):
-            # Reap it when it is our child, or it lingers as a zombie until we exit.
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
             time.sleep(_POLL_SECONDS)
         if self.is_ours(pid, port):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if child is not None:
+            # Its command line is gone before it is a zombie: wait for the reaper, so
+            # no zombie is left when this returns.
+            child.exited.wait(10)
         return True
 
 

@@ -5,6 +5,8 @@ trusted by the GitHub OIDC provider and may touch only:
 
 * its own state object and the ``use_lockfile`` object beside it
   (``<key>`` and ``<key>.tflock``), and list the state bucket;
+* the version history of its own state object (list the versions of ``<key>``, read
+  an earlier version): how a check sees an older state restored over a newer one;
 * the state objects it reads through ``terraform_remote_state`` (read only);
 * the resources its configuration declares, by service, derived from the
   resource types (:data:`SERVICE_BY_TYPE_PREFIX`); S3 only on its own buckets:
@@ -122,6 +124,17 @@ def stack_policy(access: StackAccess) -> dict[str, Any]:
             **_statement("ListStateBucket", ["s3:ListBucket"], [f"arn:aws:s3:::{bucket}"]),
             "Condition": {"StringLike": {"s3:prefix": [key, f"{key}.tflock"]}},
         },
+        {
+            # ListObjectVersions on the state key (moto ignores the condition here too).
+            **_statement(
+                "ListOwnStateVersions", ["s3:ListBucketVersions"], [f"arn:aws:s3:::{bucket}"]
+            ),
+            "Condition": {"StringLike": {"s3:prefix": [key]}},
+        },
+        # GetObject with a VersionId: the lineage and serial of earlier versions.
+        _statement(
+            "ReadOwnStateVersions", ["s3:GetObjectVersion"], [f"arn:aws:s3:::{bucket}/{key}"]
+        ),
     ]
     reads = sorted(access.remote_state_reads - {(bucket, key)})
     if reads:

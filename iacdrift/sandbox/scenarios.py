@@ -262,6 +262,22 @@ def _attach_admin(run: ScenarioRun) -> str:
     return f"attached {policy} to role {role}"
 
 
+REPORTING_ROLE = "prod-payments-reporting"
+
+
+def _attach_beside_attachments(run: ScenarioRun) -> str:
+    policy = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    run.cloud.attach_role_policy(REPORTING_ROLE, policy)
+    run.log(
+        "iam.amazonaws.com",
+        "AttachRolePolicy",
+        {"roleName": REPORTING_ROLE, "policyArn": policy},
+        None,
+        region=GLOBAL_REGION,
+    )
+    return f"attached {policy} to role {REPORTING_ROLE} (beside its managed attachment)"
+
+
 BREAK_GLASS_CIDR = "10.250.0.0/16"
 
 
@@ -596,6 +612,15 @@ SCENARIOS: dict[str, Scenario] = {
             "prod-iam",
             ("aws_iam_role.service[0]",),
             _attach_admin,
+            events=("AttachRolePolicy",),
+        ),
+        Scenario(
+            "reporting-policy-attached",
+            "ReadOnlyAccess attached by hand to the prod payments-reporting role, whose "
+            "other policies its own Terraform resources attach",
+            "prod-iam",
+            ("aws_iam_role.reporting",),
+            _attach_beside_attachments,
             events=("AttachRolePolicy",),
         ),
         Scenario(

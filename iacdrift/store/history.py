@@ -20,6 +20,9 @@ Schema, versioned with ``PRAGMA user_version`` and created on first use::
                   finding), detected_at TEXT, finding_json TEXT (the Finding,
                   redacted); INDEX (finding_id, detected_at): what
                   ``iacdrift explain`` reads
+    runs.command  (v3) TEXT 'run' | 'check': which command wrote the row. A `check`
+                  of registered stacks is recorded like a run of those stacks
+                  (selection 'named'), so due-ness and staleness count it.
 
 Times are stored as ISO 8601 UTC text with microseconds and ``+00:00``, a fixed
 width, so text order is time order. Every time passed in must be
@@ -32,13 +35,14 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from pydantic import ValidationError
 
 from iacdrift.errors import ExecutionError, ExitCode
 from iacdrift.models.finding import ANSWERED, Finding, LockHolder, StackResult
 from iacdrift.models.run import RunSelection
+from iacdrift.primitives.wording import count
 from iacdrift.store.sqlite import SqliteStore, decode_time, encode_time, execute_script
 
 DEFAULT_PATH = Path(".iacdrift/history.sqlite")
@@ -81,12 +85,20 @@ CREATE TABLE findings (
 CREATE INDEX findings_by_id ON findings (finding_id, detected_at);
 """
 
-_SCHEMAS = (_SCHEMA_V1, _SCHEMA_V2)
-SCHEMA_VERSION = len(_SCHEMAS)  # 2
+_SCHEMA_V3 = """
+ALTER TABLE runs ADD COLUMN command TEXT NOT NULL DEFAULT 'run'
+    CHECK (command IN ('run', 'check'));
+"""
+
+_SCHEMAS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+SCHEMA_VERSION = len(_SCHEMAS)  # 3
 # Tests write a version-1 file with it.
 _execute_script = execute_script
 
 _ANSWERED_SQL = "(" + ", ".join(f"'{status.value}'" for status in sorted(ANSWERED)) + ")"
+
+
+Command = Literal["run", "check"]
 
 
 class HistoryError(ExecutionError):
@@ -120,14 +132,21 @@ class HistoryStore(SqliteStore):
     schema = _SCHEMAS
 
     # -- writing ------------------------------------------------------------------
-    def record_run_start(self, run_id: str, started_at: datetime, selection: RunSelection) -> None:
-        """A run began; its id must be new."""
+    def record_run_start(
+        self,
+        run_id: str,
+        started_at: datetime,
+        selection: RunSelection,
+        *,
+        command: Command = "run",
+    ) -> None:
+        """A run (or a `check`) began; its id must be new."""
         started = encode_time(started_at, "started_at")
         with self._write("recording a run in") as db:
             try:
                 db.execute(
-                    "INSERT INTO runs (run_id, started_at, selection) VALUES (?, ?, ?)",
-                    (run_id, started, selection.value),
+                    "INSERT INTO runs (run_id, started_at, selection, command) VALUES (?, ?, ?, ?)",
+                    (run_id, started, selection.value, command),
                 )
             except sqlite3.IntegrityError as exc:
                 raise HistoryError(
@@ -167,6 +186,21 @@ class HistoryStore(SqliteStore):
                 raise HistoryError(
                     f"{self.path}: run {run_id!r} was never started; call record_run_start first"
                 ) from exc
+
+    def record_check(
+        self,
+        run_id: str,
+        started_at: datetime,
+        finished_at: datetime,
+        results: Sequence[StackResult],
+        exit_code: ExitCode,
+    ) -> None:
+        """A `check` of registered stacks, recorded as a run of those stacks (command
+        'check'), so ``status`` and ``run --due`` count it like a run's check."""
+        self.record_run_start(run_id, started_at, RunSelection.NAMED, command="check")
+        for result in results:
+            self.record_result(run_id, result)
+        self.record_run_end(run_id, finished_at, exit_code)
 
     def record_findings(self, run_id: str | None, findings: Sequence[Finding]) -> None:
         """Keep findings for ``iacdrift explain`` (a run's, or an ad-hoc check's with None)."""
@@ -212,7 +246,8 @@ class HistoryStore(SqliteStore):
         except ValidationError as exc:
             raise HistoryError(
                 f"{self.path}: findings row {rows[0][0]} is not a readable finding "
-                f"({exc.error_count()} problems); it was written by another iacdrift version"
+                f"({count(exc.error_count(), 'problem')}); it was written by another "
+                "iacdrift version"
             ) from exc
 
     def record_run_end(self, run_id: str, finished_at: datetime, exit_code: ExitCode) -> None:
@@ -255,14 +290,26 @@ class HistoryStore(SqliteStore):
             ).fetchone()
         if row is None:
             return None
+        return self._stack_result(row, stack)
+
+    def _stack_result(self, row: tuple[int, str], stack: str) -> StackResult:
         try:
             return StackResult.model_validate_json(row[1])
         except ValidationError as exc:
             raise HistoryError(
                 f"{self.path}: stack_checks row {row[0]} ({stack}) is not a readable "
-                f"stack result ({exc.error_count()} problems); it was written by "
+                f"stack result ({count(exc.error_count(), 'problem')}); it was written by "
                 "another iacdrift version"
             ) from exc
+
+    def result_of_run(self, run_id: str, stack: str) -> StackResult | None:
+        """What run ``run_id`` recorded for ``stack``, if it recorded anything."""
+        with self._read("reading") as db:
+            row = db.execute(
+                "SELECT id, findings_json FROM stack_checks WHERE run_id = ? AND stack = ?",
+                (run_id, stack),
+            ).fetchone()
+        return self._stack_result(row, stack) if row is not None else None
 
     def consecutive_failures(self, stack: str) -> int:
         """Checks of ``stack`` after its last success that did not answer."""

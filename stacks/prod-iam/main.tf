@@ -51,6 +51,42 @@ resource "aws_iam_role" "service" {
   tags = { environment = "prod", service = local.services[count.index] }
 }
 
+# The reporting job's role, wired the way most estates wire roles: its policies are
+# attached by resources of their own, not by the role's managed_policy_arns or
+# inline_policy. The first refresh after an apply reads them into the role's
+# managed_policy_arns and inline_policy: drift that these resources explain (iacdrift
+# reports it as provider read noise naming them), not a change outside Terraform.
+resource "aws_iam_role" "reporting" {
+  name = "prod-payments-reporting"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "ecs-tasks.amazonaws.com" }
+    }]
+  })
+  tags = { environment = "prod", service = "payments-reporting" }
+}
+
+resource "aws_iam_role_policy_attachment" "reporting_ledger_read" {
+  role       = aws_iam_role.reporting.name
+  policy_arn = aws_iam_policy.ledger_read.arn
+}
+
+resource "aws_iam_role_policy" "reporting_exports" {
+  name = "write-exports"
+  role = aws_iam_role.reporting.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["s3:PutObject"]
+      Resource = ["arn:aws:s3:::iacdrift-demo-prod-receipts/exports/*"]
+    }]
+  })
+}
+
 output "role_arns" {
   value = aws_iam_role.service[*].arn
 }

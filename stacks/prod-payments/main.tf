@@ -34,6 +34,15 @@ module "bucket" {
   extra_tags = { environment = "prod" }
 }
 
+# A token kept in terraform.tfvars, as many estates keep secrets in variable files.
+# Nothing here uses it: it is there so that the tests can show iacdrift keeps no
+# copy of a variable file (working copies link to it) and no value of it at rest.
+variable "ledger_api_token" {
+  type        = string
+  sensitive   = true
+  description = "API token of the ledger service (from terraform.tfvars)."
+}
+
 output "bucket_arns" {
   value = { for k, b in module.bucket : k => b.arn }
 }

@@ -69,12 +69,15 @@ def test_untouched_estate_is_clean(sandbox_project: Project) -> None:
     by_stack = {r["stack"]: r for r in report["results"]}
     assert {s: r["status"] for s, r in by_stack.items()} == dict.fromkeys(STACKS, "CLEAN")
     # Terraform says "drift detected" on the IAM policy (tags null -> {}) while it
-    # plans a no-op: provider-read noise, listed, not counted, never alerted.
+    # plans a no-op, and on the reporting role (the refresh read in the policies its
+    # own attachment resources manage): provider-read noise, listed, not counted,
+    # never alerted.
     noise = by_stack["prod-iam"]["findings"]
     assert [(f["resourceRef"], f["relationship"], f["driftClass"]) for f in noise] == [
-        ("aws_iam_policy.ledger_read", "noise-only", "PROVIDER_READ_NOISE")
+        ("aws_iam_policy.ledger_read", "noise-only", "PROVIDER_READ_NOISE"),
+        ("aws_iam_role.reporting", "noise-only", "PROVIDER_READ_NOISE"),
     ]
-    assert noise[0]["risk"] == "INFO" and noise[0]["alert"] is False
+    assert all(f["risk"] == "INFO" and f["alert"] is False for f in noise)
     assert [f["pointer"] for f in noise[0]["noiseFields"]] == ["/tags"]
     for stack in ("prod-app", "prod-network", "prod-payments", "staging-app"):
         assert by_stack[stack]["findings"] == []
@@ -243,11 +246,23 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
     return hits
 
 
+def _tfvars_value(project: Project, stack: str, name: str) -> str:
+    for line in (project.root / "stacks" / stack / "terraform.tfvars").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"')
+    raise AssertionError(f"{stack}/terraform.tfvars sets no {name}")
+
+
 def test_secret_value_never_leaves_the_process(sandbox_project: Project, tmp_path: Path) -> None:
     """Plant a secret that prod-payments reads (a data source) and writes into a
-    managed secret version, then check in every format: the value appears in no
-    output, log or file, and no plan file survives."""
+    managed secret version, then check in every format and run: the value appears in
+    no output, log or file, and no plan file survives. The value of prod-payments'
+    terraform.tfvars (a secret-like token) is in no file under .iacdrift/ either
+    (SQLite databases included, read as bytes): working copies link the variable
+    file, they keep no copy of it."""
     planted = "planted-" + secrets.token_hex(12)
+    token = _tfvars_value(sandbox_project, "prod-payments", "ledger_api_token")
     state, _ = sandbox.status(sandbox_project)
     assert state is not None
     target = Target(state.region, state.endpoint_url)
@@ -265,12 +280,24 @@ def test_secret_value_never_leaves_the_process(sandbox_project: Project, tmp_pat
             assert code == 2, err
             outputs += [out, err]
         report = json.loads(outputs[0])
+        code, out, err = run_cli(
+            sandbox_project, "run", "--stack", "prod-payments", "--format", "json", env=env
+        )
+        assert code == 2, err
+        outputs += [out, err]
+        assert json.loads(out)["results"][0]["status"] == "DRIFTED"
     finally:
         heal(sandbox_project, "bucket-tag")  # re-apply prod-payments with the new value
-    needle = planted.encode()
-    assert all(planted not in text for text in outputs)
-    assert _files_containing(sandbox_project.root, needle) == []
-    assert _files_containing(tmp_path, needle) == []
+    assert all(planted not in text and token not in text for text in outputs)
+    assert _files_containing(sandbox_project.root, planted.encode()) == []
+    assert _files_containing(tmp_path, planted.encode()) == []
+    cache = sandbox_project.root / ".iacdrift"
+    assert sorted(cache.glob("*.sqlite")), "the run history and notification log"
+    assert _files_containing(cache, token.encode()) == []
+    assert _files_containing(tmp_path, token.encode()) == []
+    # The persistent working copy holds the variable file as a link to the stack's.
+    linked = list((cache / "workdirs").rglob("terraform.tfvars"))
+    assert linked and all(path.is_symlink() for path in linked), linked
     leftovers = [p for p in (*sandbox_project.root.rglob("*.tfplan"), *tmp_path.rglob("*.tfplan"))]
     assert leftovers == []
     # The change is still visible, as a fingerprint.

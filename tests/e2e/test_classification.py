@@ -3,6 +3,8 @@ records and change records they deliver, the example policies, one `iacdrift run
 then `explain`, routing with dedupe, and code changes checked with extra policies.
 
 Table-driven: each scenario's resource must come out with its class and action.
+Before any drift, one check of prod-iam: the reporting role's policies, attached by
+resources of their own, are noise naming those resources (not drift).
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from typing import Any
 import jsonschema
 import pytest
 
+from iacdrift.aws.session import Target, client
 from iacdrift.flows import sandbox
 from iacdrift.loaders.registry import Project, load_project
+from iacdrift.sandbox.identity import sandbox_credentials
+from iacdrift.sandbox.scenarios import LEDGER_DB_SECRET
 from tests.conftest import start_sandbox_project
 from tests.e2e.test_check import check_json, run_cli
 
@@ -32,6 +37,10 @@ APP_SG = "module.app_sg.aws_security_group.this"
 RECEIPTS = 'module.bucket["receipts"].aws_s3_bucket.this'
 LEDGER = 'module.bucket["ledger"].aws_s3_bucket.this'
 SECRET = "aws_secretsmanager_secret_version.ledger_dsn"
+REPORTING = "aws_iam_role.reporting"
+ATTACHMENT = "aws_iam_role_policy_attachment.reporting_ledger_read"
+INLINE = "aws_iam_role_policy.reporting_exports"
+ALICE = "alice@example.com"
 
 # Injected in this order: remote-state-change applies prod-network for real, which
 # would revert drift injected there before it.
@@ -43,6 +52,7 @@ SCENARIOS = (
     "approved-change",
     "bucket-tag",
     "role-policy-attached",
+    "reporting-policy-attached",
     "unmanaged-resource",
 )
 
@@ -55,8 +65,12 @@ EXPECTED = [
     ("prod-payments", LEDGER, "STALE_DESIRED_STATE", "UPDATE_CODE"),
     ("prod-payments", RECEIPTS, "UNAUTHORIZED_RUNTIME_DRIFT", "REVERT"),
     ("prod-iam", "aws_iam_role.service[0]", "UNAUTHORIZED_RUNTIME_DRIFT", "INCIDENT_AND_REVERT"),
+    ("prod-iam", REPORTING, "UNAUTHORIZED_RUNTIME_DRIFT", "INCIDENT_AND_REVERT"),
     ("prod-iam", "aws_iam_policy.ledger_read", "PROVIDER_READ_NOISE", "IGNORE"),
 ]
+
+
+UNTOUCHED: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +80,7 @@ def drifted(
     directory = tmp_path_factory.mktemp("classified")
     project = start_sandbox_project(directory, plugin_cache)
     try:
+        _, UNTOUCHED["prod-iam"] = check_json(project, "prod-iam")
         for name in SCENARIOS:
             sandbox.drift(project, name)
         code, out, err = run_cli(project, "run", "--all", "--format", "json")
@@ -269,3 +284,72 @@ def test_code_changes_pending_refactor_and_failed_apply(
     finally:
         main.write_text(original)
         (changes / "APPLY-77.yaml").unlink(missing_ok=True)
+
+
+def test_attached_by_their_own_resources_is_noise_and_by_hand_stays_drift(
+    drifted: tuple[Project, dict[str, Any]],
+) -> None:
+    _, report = drifted
+    # Untouched: the role's aggregates changed on the first refresh, and the
+    # attachment and inline policy resources explain every element.
+    [untouched] = UNTOUCHED["prod-iam"]["results"]
+    assert untouched["status"] == "CLEAN", untouched
+    noise = {f["resourceRef"]: f for f in untouched["findings"]}[REPORTING]
+    assert (noise["driftClass"], noise["alert"], noise["changedFields"]) == (
+        "PROVIDER_READ_NOISE",
+        False,
+        [],
+    )
+    assert f"/managed_policy_arns/0 by {ATTACHMENT}" in noise["reason"]
+    assert f"/inline_policy/0 by {INLINE}" in noise["reason"]
+    assert {e["ref"] for e in noise["evidence"]} >= {ATTACHMENT, INLINE}
+    # ReadOnlyAccess attached by hand beside them: real drift on the same pointer, the
+    # explained elements noise on the same finding.
+    found = findings_of(report)
+    role = found[("prod-iam", REPORTING)]
+    assert role["alert"] is True and role["relationship"] == "recorded!=actual"
+    assert [(f["pointer"], f["after"]) for f in role["changedFields"]] == [
+        ("/managed_policy_arns/1", "arn:aws:iam::aws:policy/ReadOnlyAccess")
+    ]
+    noise_pointers = [f["pointer"] for f in role["noiseFields"]]
+    assert noise_pointers == ["/inline_policy/0", "/managed_policy_arns/0"]
+    assert f"/managed_policy_arns/0 by {ATTACHMENT}" in role["reason"]
+    assert [a["eventName"] for a in role["actors"]] == ["AttachRolePolicy"]
+    assert ALICE in role["actors"][0]["actorArn"]
+    # The exclusive role (managed_policy_arns in its code) is unchanged: its one
+    # element nothing explains.
+    admin = found[("prod-iam", "aws_iam_role.service[0]")]
+    assert [(f["pointer"], f["after"]) for f in admin["changedFields"]] == [
+        ("/managed_policy_arns/1", "arn:aws:iam::aws:policy/AdministratorAccess")
+    ]
+    assert admin["noiseFields"] == []
+
+
+def test_a_person_rotating_the_secret_is_alerted_a_controller_is_not(
+    drifted: tuple[Project, dict[str, Any]],
+) -> None:
+    project, report = drifted
+    rotation = findings_of(report)[("prod-payments", SECRET)]
+    assert rotation["driftClass"] == "SECRET_DELIVERY_DRIFT" and rotation["alert"] is False
+    assert "registered controller" in rotation["reason"]
+    assert "db-secret-rotation" in rotation["reason"]
+
+    sandbox.drift(project, "secret-rotation", actor="human")
+    code, out, err = run_cli(project, "check", "prod-payments", "--format", "json")
+    assert code == 2, err
+    found = findings_of(json.loads(out))
+    person = found[("prod-payments", SECRET)]
+    assert person["driftClass"] == "SECRET_DELIVERY_DRIFT"
+    assert person["alert"] is True
+    assert ALICE in person["reason"] and "not a registered controller" in person["reason"]
+    assert ALICE in {a["actorArn"].rsplit("/", 1)[-1] for a in person["actors"]}
+    # Version ids and fingerprints only: the value the person put is nowhere.
+    state, _ = sandbox.status(project)
+    assert state is not None
+    manager = client(
+        "secretsmanager", sandbox_credentials(), Target(state.region, state.endpoint_url)
+    )
+    value = manager.get_secret_value(SecretId=LEDGER_DB_SECRET)["SecretString"]
+    _, table, table_err = run_cli(project, "check", "prod-payments")
+    assert all(value not in text for text in (out, err, table, table_err))
+    assert all(f["sensitive"] for f in person["changedFields"] if f["pointer"] == "/secret_string")

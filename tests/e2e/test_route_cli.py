@@ -317,12 +317,12 @@ def test_deadline_passed_notifies_again(
     )
     report = write(project / "run.json", run_report([emergency]))
     assert route(str(report)).exit_code == 0
-    assert route(str(report)).output.startswith("1 findings: 0 sent")
+    assert route(str(report)).output.startswith("1 finding: 0 sent")
     time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.05)
     late = route(str(report))
     assert late.exit_code == 0, late.output
     assert [body["reason"] for body in received] == ["new", "deadline-passed"]
-    assert route(str(report)).output.startswith("1 findings: 0 sent")
+    assert route(str(report)).output.startswith("1 finding: 0 sent")
 
 
 @pytest.mark.parametrize(

@@ -187,3 +187,72 @@ def test_a_run_prunes_working_copies_of_unregistered_stacks(sandbox_project: Pro
     assert not gone.exists()
     assert recent.is_dir()  # used a moment ago: kept until unused for workdirRetention
     assert any(p.name.startswith("prod-app-") for p in workdirs.iterdir())
+
+
+def _outputs(out: Path) -> tuple[str, str]:
+    return (out / "run.txt").read_text(encoding="utf-8"), (out / "run.md").read_text("utf-8")
+
+
+def test_a_run_that_skipped_stacks_is_not_green(sandbox_project: Project, tmp_path: Path) -> None:
+    """Issue 23 item 11: two `run --all` started together. A run that skipped stacks
+    another run held exits 1 (one of them is DRIFTED), and run.txt and run.md list
+    every skipped stack with the lease holder; with --wait-for-lease each run reports
+    the result the holder's run recorded, naming that run, and knows every answer."""
+    sandbox.drift(sandbox_project, "sg-open-ssh")  # prod-network DRIFTED
+    try:
+        outs = [tmp_path / "a", tmp_path / "b"]
+        procs = [start_run(sandbox_project, "--all", "--out", str(out)) for out in outs]
+        finished = [finish(proc) for proc in procs]
+        waiting_outs = [tmp_path / "wa", tmp_path / "wb"]
+        procs = [
+            start_run(sandbox_project, "--all", "--wait-for-lease", "10m", "--out", str(out))
+            for out in waiting_outs
+        ]
+        waited = [finish(proc) for proc in procs]
+    finally:
+        heal(sandbox_project, "sg-open-ssh")
+
+    # Without waiting: the stacks the other run held are unknown to this one.
+    assert sum(len(report["skipped"]) for _, report, _ in finished) >= 1
+    for (code, report, err), out in zip(finished, outs, strict=True):
+        checked = {r["stack"] for r in report["results"]}
+        skipped = {s["stack"]: s for s in report["skipped"]}
+        assert checked | set(skipped) == STACKS and not checked & set(skipped)
+        text, markdown = _outputs(out)
+        assert markdown.startswith(f"# iacdrift run `{report['runId']}`\n")
+        assert "iacdrift check" not in markdown
+        if not skipped:
+            assert code == 2, err  # it checked prod-network itself
+            continue
+        assert code == 1, err
+        other = next(r for _, r, _ in finished if r is not report)
+        for stack, item in skipped.items():
+            assert item["result"] is None
+            assert item["holderRunId"] == other["runId"]
+            assert item["holder"].endswith(f":{other['runId']}")
+            line = f"{stack}: not checked, answer unknown (lease held by {item['holder']})"
+            assert line in text
+            assert f"- {stack}: not checked, answer unknown (lease held by `{item['holder']}`)" in (
+                markdown
+            )
+            assert f"{stack}: skipped, answer unknown (lease held by {item['holder']})" in err
+        assert f"{len(skipped)} skipped ({len(skipped)} unknown)" in text
+
+    # Waiting: every stack is answered, by this run or by the holder's recorded result.
+    assert sum(len(report["skipped"]) for _, report, _ in waited) >= 1
+    for (code, report, err), out in zip(waited, waiting_outs, strict=True):
+        assert code == 2, err
+        other = next(r for _, r, _ in waited if r is not report)
+        answers = {r["stack"]: r["status"] for r in report["results"]}
+        text, markdown = _outputs(out)
+        for item in report["skipped"]:
+            assert item["result"] is not None, item
+            assert item["holderRunId"] == other["runId"]
+            own = next(r for r in other["results"] if r["stack"] == item["stack"])
+            assert item["result"] == own  # exactly what the holder's run recorded
+            answers[item["stack"]] = item["result"]["status"]
+            assert f"result recorded by run {other['runId']}" in text
+            assert f"this is the result run `{other['runId']}` recorded" in markdown
+        assert set(answers) == STACKS
+        assert answers["prod-network"] == "DRIFTED"
+        assert all(answers[s] == "CLEAN" for s in STACKS - {"prod-network"})

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -27,6 +28,7 @@ from iacdrift.engine.base import Flavor, PlanOutcome
 from iacdrift.engine.engines import TOFU_BINARY_ENV, BinaryEngine, find_tofu, select_engine
 from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES
 from iacdrift.engine.seeding import Seeder
+from iacdrift.engine.workspace import socket_room
 from iacdrift.errors import (
     EngineUnavailableError,
     StateLockedError,
@@ -179,9 +181,10 @@ def test_child_environment_is_allowlist_plus_stack_values(
         assert env["AWS_SESSION_TOKEN"] == credentials.session_token
         assert {name: env.get(name) for name in stack_values} == stack_values
         assert env["TF_CLI_CONFIG_FILE"] == str(bench.cli_config)
+        # Short and private wherever the project is (provider plugins' unix sockets).
         tmpdir = Path(env["TMPDIR"])
-        assert tmpdir.parent == bench.scratch_parent
-        assert tmpdir.name.startswith("iacdrift-tmp-")
+        assert tmpdir.parent == Path(tempfile.gettempdir())
+        assert tmpdir.name.startswith("iacd-") and socket_room(tmpdir) >= 0
         assert env["HOME"] == str(tmpdir / "home")
         assert not tmpdir.exists()
         tmpdirs.append(str(tmpdir))
@@ -453,6 +456,37 @@ def test_checked_out_copy_is_initialised_once_and_keeps_no_plan(bench: Workbench
     assert again.init is None
     assert again.plan.outcome is PlanOutcome.NO_CHANGES
     assert again.plan_json["resource_changes"] == reading.plan_json["resource_changes"]
+
+
+def test_a_variable_file_is_linked_and_the_copy_is_still_reused(
+    bench: Workbench, tmp_path: Path
+) -> None:
+    """A working copy keeps no copy of a variable file (they hold secrets): it links to
+    the stack's, and its key still matches next time (no second init)."""
+    bench = replace(bench, seeder=None)
+    # With a provider: init of a stack without one writes no .terraform to reuse.
+    stack = write_stack(
+        tmp_path / "with-vars",
+        'terraform {\n  required_providers {\n    aws = { source = "hashicorp/aws", '
+        'version = "3.39.0" }\n  }\n}\n\nvariable "token" {\n  type = string\n}\n\n'
+        'output "n" {\n  value = length(var.token)\n}\n',
+    )
+    shared = bench.project.root / "stacks" / "shared" / "aws-provider.tf"
+    shutil.copy2(shared, stack / "provider.tf")
+    token = "tfvars-" + uuid.uuid4().hex
+    (stack / "terraform.tfvars").write_text(f'token = "{token}"\n', encoding="utf-8")
+    with checked_out(bench, bench.stack(str(stack))) as first:
+        reading = first.plan_and_show()
+        linked = first.call.workdir / "terraform.tfvars"
+        assert linked.is_symlink() and linked.resolve() == (stack / "terraform.tfvars").resolve()
+    assert reading.init is not None
+    assert reading.plan_json["output_changes"]["n"]["after"] == len(token)
+    with checked_out(bench, bench.stack(str(stack))) as second:
+        assert second.workdir.initialised
+        again = second.plan_and_show()
+    assert again.init is None
+    assert again.plan_json["output_changes"]["n"]["after"] == len(token)
+    assert not [p for p in files_in(bench.workdir_root) if token.encode() in p.read_bytes()]
 
 
 def test_checked_out_copy_follows_an_edit_of_the_stack(bench: Workbench, tmp_path: Path) -> None:

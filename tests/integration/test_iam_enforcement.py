@@ -24,6 +24,7 @@ What moto 5.2 does NOT enforce, so these tests cannot show it:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,10 +34,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from iacdrift.aws import state_versions
 from iacdrift.aws.session import AwsCredentials, Target, client
+from iacdrift.core.terraform_json import read_state
 from iacdrift.errors import TerraformError
 from iacdrift.flows import sandbox
 from iacdrift.flows.plan import plan_stack
+from iacdrift.flows.state_history import read_history
 from iacdrift.flows.workbench import Workbench
 from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project, load_project
@@ -189,3 +193,31 @@ def test_inventory_role_lists_and_reads_every_state_but_writes_nothing(
     assert error_code(
         lambda: ec2.create_security_group(GroupName="sneaky", Description="not allowed")
     ) in {"AccessDenied", "UnauthorizedOperation", "403"}
+
+
+def test_a_stack_role_reads_its_own_state_history_and_a_denial_is_said(
+    enforced: Enforced,
+) -> None:
+    spec = enforced.project.get("prod-app").unit.spec.state
+    own = enforced.stacks["prod-app"]
+    # A second version of the same state (what the next apply would write), as its role.
+    first = state_versions.read_current(spec.bucket, spec.key, own, enforced.target)
+    assert first is not None and first.version_id is not None
+    s3(own, enforced.target).put_object(Bucket=spec.bucket, Key=spec.key, Body=first.body)
+    current = state_versions.read_current(spec.bucket, spec.key, own, enforced.target)
+    assert current is not None and current.version_id not in (None, first.version_id)
+    state = read_state(json.loads(current.body), spec.uri)
+
+    # ListObjectVersions and GetObject(VersionId) on its own key: allowed.
+    mine = read_history(spec, current, state, own, enforced.target)
+    assert (mine.regression, mine.warning) == (None, None)
+
+    # Another stack's role is denied the earlier version (moto ignores the s3:prefix
+    # condition on ListBucketVersions, so here the listing itself passes), and the
+    # inventory role may not list versions at all: each is said, never a silent pass.
+    for other in (enforced.stacks["prod-network"], enforced.inventory):
+        denied = read_history(spec, current, state, other, enforced.target)
+        assert denied.regression is None
+        assert denied.warning is not None and "AccessDenied" in denied.warning
+        assert "a restored older state is not seen from the backend" in denied.warning
+        assert f"s3:GetObjectVersion on arn:aws:s3:::{spec.bucket}/{spec.key}" in denied.warning

@@ -512,9 +512,19 @@ def test_stack_policy_covers_its_state_reads_and_resources() -> None:
         "arn:aws:s3:::iacdrift-demo-*",
         "arn:aws:s3:::iacdrift-demo-*/*",
     ]
+    # The version history of its own state only (a restored older state is seen).
+    assert policy["ListOwnStateVersions"]["Action"] == ["s3:ListBucketVersions"]
+    assert policy["ListOwnStateVersions"]["Resource"] == ["arn:aws:s3:::tfstate"]
+    assert policy["ListOwnStateVersions"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["prod/app.tfstate"]}
+    }
+    assert policy["ReadOwnStateVersions"]["Action"] == ["s3:GetObjectVersion"]
+    assert policy["ReadOwnStateVersions"]["Resource"] == ["arn:aws:s3:::tfstate/prod/app.tfstate"]
     assert set(policy) == {
         "OwnStateAndLockfile",
         "ListStateBucket",
+        "ListOwnStateVersions",
+        "ReadOwnStateVersions",
         "ReadRemoteState",
         "EC2",
         "OwnBuckets",

@@ -1,12 +1,17 @@
 """The sandbox daemons' shared part, against a real child process: started detached
 on a free port with only allowlisted environment, recognised by pid and port,
-stopped; records written atomically and read back."""
+stopped and reaped (this test process is the long-lived parent: no zombie is left,
+whoever stops the daemon); records written atomically and read back."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +145,59 @@ def test_a_daemon_that_never_answers_is_killed(module_dir: Path, tmp_path: Path)
         for entry in Path("/proc").iterdir()
         if entry.name.isdigit()
     )
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` in /proc ("Z": a zombie); None when it is gone."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return stat_line.rsplit(")", 1)[1].split()[0]
+
+
+def gone_within(pid: int, seconds: float) -> str | None:
+    """None once ``pid`` is gone (reaped); else its last state after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while (state := process_state(pid)) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return state
+
+
+def test_a_stopped_daemon_is_reaped_at_once(started: tuple[int, int, Path]) -> None:
+    pid, port, _ = started
+    assert STANDIN.stop(pid, port) is True
+    assert process_state(pid) is None
+
+
+STOP_ELSEWHERE = """
+import sys
+from iacdrift.sandbox.daemon import Daemon
+standin = Daemon(name="x", module="standin_server", port_flag="--port", health_path="/health")
+sys.exit(0 if standin.stop(int(sys.argv[1]), int(sys.argv[2])) else 3)
+"""
+
+
+def test_a_daemon_stopped_by_another_process_is_reaped(started: tuple[int, int, Path]) -> None:
+    """`iacdrift sandbox down` in another process stops a daemon this (long-lived)
+    process started: only we can reap it, and we do without being asked."""
+    pid, port, _ = started
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_ELSEWHERE, str(pid), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert gone_within(pid, 5) is None
+
+
+def test_a_daemon_that_dies_is_reaped(started: tuple[int, int, Path]) -> None:
+    pid, port, _ = started
+    os.kill(pid, signal.SIGKILL)
+    assert gone_within(pid, 5) is None
+    # Dead and reaped: not ours any more, nothing is signalled.
+    assert STANDIN.stop(pid, port) is False
 
 
 def test_command_line_of_a_missing_process_is_empty() -> None:

@@ -234,7 +234,7 @@ CASES: list[tuple[str, Subject, Situation, DriftClass, Action, bool]] = [
         situation(),
         DriftClass.STATE_DRIFT,
         Action.MOVE,
-        True,
+        False,  # nothing changed in the cloud: a rename never pages
     ),
     (
         "state drift: the state went back to an older serial",
@@ -703,3 +703,213 @@ def test_an_unmanaged_resource_is_never_reverted() -> None:
     assert verdict.action is Action.INVESTIGATE
     assert not verdict.auto_heal_allowed
     assert any(e.ref == "unmanaged" for e in verdict.evidence)
+
+
+# --- who rotated a secret (a person alerts, a controller does not) -------------------------
+
+ROTATION_ROLE = "arn:aws:iam::123456789012:role/db-secret-rotation"
+ROTATION = "arn:aws:sts::123456789012:assumed-role/db-secret-rotation/rotation-lambda"
+DB_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/db-pw-AbCdEf"
+CONTROLLERS = ContextSettings(controllerRoles=["arn:aws:iam::*:role/db-secret-rotation"])
+
+
+def secret_event(actor: str, name: str = "PutSecretValue", role: str | None = None) -> AuditEvent:
+    return event(name, actor=actor, role=role, ids=(DB_SECRET, "team/db-pw"))
+
+
+def reads_rotated_secret() -> Subject:
+    return subject(
+        resource_type=SECRET_VERSION,
+        address="aws_secretsmanager_secret_version.dsn",
+        resource_id="arn:aws:secretsmanager:us-east-1:123456789012:secret:dsn-x|v9",
+        identifiers=("arn:aws:secretsmanager:us-east-1:123456789012:secret:dsn-x",),
+        relationship=Relationship.DESIRED_NE_RECORDED,
+        fields=(
+            ChangedField(
+                pointer="/secret_string",
+                before="(sensitive:aaaaaaaaaaaaaaaa)",
+                after="(sensitive:bbbbbbbbbbbbbbbb)",
+                sensitive=True,
+            ),
+        ),
+        changed_data=(
+            DataChange(
+                "data.aws_secretsmanager_secret_version.pw",
+                SECRET_VERSION,
+                True,
+                "v1",
+                "v2",
+                identifiers=(DB_SECRET, "team/db-pw"),
+            ),
+        ),
+    )
+
+
+def test_a_person_rotating_a_secret_a_stack_reads_is_alerted() -> None:
+    person = judge(
+        reads_rotated_secret(), situation(settings=CONTROLLERS, audit=[secret_event(HUMAN)])
+    )
+    assert person.drift_class is DriftClass.SECRET_DELIVERY_DRIFT
+    assert person.alert is True
+    assert HUMAN in person.reason and "not a registered controller" in person.reason
+    assert [a.actorArn for a in person.actors] == [HUMAN]
+    assert any(e.kind.value == "audit" and HUMAN in e.detail for e in person.evidence)
+    # Version ids and fingerprints only: the reason names versions, never a value.
+    assert "v1 -> v2" in person.reason and "sensitive:" not in person.reason
+
+    controller = judge(
+        reads_rotated_secret(),
+        situation(settings=CONTROLLERS, audit=[secret_event(ROTATION, role=ROTATION_ROLE)]),
+    )
+    assert controller.drift_class is DriftClass.SECRET_DELIVERY_DRIFT
+    assert controller.alert is False
+    assert "registered controller" in controller.reason and ROTATION in controller.reason
+    assert controller.risk.rank < person.risk.rank  # quiet: one step lower
+
+    # The controller then a person: the person's change alerts.
+    both = judge(
+        reads_rotated_secret(),
+        situation(
+            settings=CONTROLLERS,
+            audit=[
+                secret_event(ROTATION, role=ROTATION_ROLE),
+                secret_event(HUMAN).model_copy(update={"eventId": "evt-later"}),
+            ],
+        ),
+    )
+    assert both.alert is True and len(both.actors) == 2
+
+
+def test_a_secret_rotation_by_nobody_known_or_by_a_non_writing_call_is_quiet() -> None:
+    for audit in (None, [], [secret_event(HUMAN, name="TagResource")]):
+        verdict = judge(reads_rotated_secret(), situation(settings=CONTROLLERS, audit=audit))
+        assert verdict.drift_class is DriftClass.SECRET_DELIVERY_DRIFT
+        assert verdict.alert is False
+        assert "unknown" in verdict.reason
+
+
+def test_a_person_moving_a_managed_secrets_current_version_is_alerted() -> None:
+    managed = subject(
+        resource_type=SECRET_VERSION,
+        address="aws_secretsmanager_secret_version.dsn",
+        resource_id=f"{DB_SECRET}|v1",
+        identifiers=(DB_SECRET,),
+        relationship=Relationship.RECORDED_NE_ACTUAL,
+        fields=(ChangedField(pointer="/version_stages/0", before="AWSCURRENT", after=None),),
+    )
+    staged = secret_event(HUMAN, name="UpdateSecretVersionStage")
+    person = judge(managed, situation(settings=CONTROLLERS, audit=[staged]))
+    assert (person.drift_class, person.alert) == (DriftClass.SECRET_DELIVERY_DRIFT, True)
+    rotated = secret_event(ROTATION, role=ROTATION_ROLE)
+    controller = judge(managed, situation(settings=CONTROLLERS, audit=[rotated]))
+    assert (controller.drift_class, controller.alert) == (DriftClass.SECRET_DELIVERY_DRIFT, False)
+    # With no controller registered, every identity is a person.
+    anyone = judge(managed, situation(audit=[rotated]))
+    assert anyone.alert is True
+
+
+# --- a rename without moved ---------------------------------------------------------------
+
+OLD_BUCKET = "aws_s3_bucket.logs"
+NEW_BUCKET = "aws_s3_bucket.audit_logs"
+
+
+def renamed(address: str, counterpart: str, action: str) -> Subject:
+    return subject(
+        address=address,
+        resource_type="aws_s3_bucket",
+        resource_id="prod-logs",
+        relationship=Relationship.DESIRED_NE_RECORDED,
+        planned_actions=(action,),
+        fields=(
+            ChangedField(
+                pointer="",
+                before="(exists)" if action == "delete" else None,
+                after=None if action == "delete" else "(exists)",
+            ),
+        ),
+        refactor_counterpart=counterpart,
+    )
+
+
+def test_a_rename_without_moved_is_a_quiet_move_that_the_shipped_table_investigates() -> None:
+    from pathlib import Path
+
+    from iacdrift.loaders.policy import load_policies
+
+    shipped = load_policies(Path(__file__).resolve().parents[2] / "policies")
+    for subj in (
+        renamed(OLD_BUCKET, NEW_BUCKET, "delete"),
+        renamed(NEW_BUCKET, OLD_BUCKET, "create"),
+    ):
+        bare = judge(subj, situation())
+        assert (bare.drift_class, bare.action, bare.alert) == (
+            DriftClass.STATE_DRIFT,
+            Action.MOVE,
+            False,
+        )
+        verdict = judge(subj, situation(policies=shipped))
+        assert (verdict.drift_class, verdict.action, verdict.alert) == (
+            DriftClass.STATE_DRIFT,
+            Action.INVESTIGATE,
+            False,
+        )
+        assert "applying the plan would destroy and recreate the resource" in verdict.reason
+        assert f"destroy {OLD_BUCKET}, create {NEW_BUCKET}" in verdict.reason
+        assert "without a moved block" in verdict.reason
+        assert any(e.ref.startswith("default-decisions#") for e in verdict.evidence)
+
+
+def test_a_rename_of_an_object_also_changed_by_hand_still_pages() -> None:
+    changed = subject(
+        address=OLD_BUCKET,
+        resource_type="aws_s3_bucket",
+        resource_id="prod-logs",
+        identifiers=("prod-logs",),
+        relationship=Relationship.DESIRED_NE_ACTUAL,
+        planned_actions=("delete",),
+        fields=(ChangedField(pointer="/tags/owner", before="a", after="b"),),
+        refactor_counterpart=NEW_BUCKET,
+    )
+    verdict = judge(changed, situation(audit=[event(ids=("prod-logs",))]))
+    assert verdict.drift_class is DriftClass.UNAUTHORIZED_RUNTIME_DRIFT
+    assert verdict.alert is True
+    assert any(e.ref == NEW_BUCKET for e in verdict.evidence)
+
+
+# --- aggregates explained by other resources -------------------------------------------------
+
+
+def test_explained_aggregate_elements_are_noise_naming_their_managers() -> None:
+    from iacdrift.core.aggregates import Explanation
+
+    attachment = "aws_iam_role_policy_attachment.reporting_ledger_read"
+    explained = (Explanation("/managed_policy_arns/0", (attachment,)),)
+    role = subject(
+        address="aws_iam_role.reporting",
+        resource_type="aws_iam_role",
+        resource_id="prod-payments-reporting",
+        relationship=Relationship.NOISE_ONLY,
+        fields=(),
+        explained=explained,
+    )
+    noise = judge(role, situation())
+    assert (noise.drift_class, noise.alert, noise.action) == (
+        DriftClass.PROVIDER_READ_NOISE,
+        False,
+        Action.IGNORE,
+    )
+    assert f"/managed_policy_arns/0 by {attachment}" in noise.reason
+    assert [e.ref for e in noise.evidence] == [attachment]
+    # What nothing explains stays drift; the reason still names what is noise.
+    mixed = dataclasses.replace(
+        role,
+        relationship=Relationship.RECORDED_NE_ACTUAL,
+        fields=(ChangedField(pointer="/managed_policy_arns/1", after="arn:aws:iam::aws:policy/X"),),
+        identifiers=("prod-payments-reporting",),
+    )
+    loud = judge(mixed, situation(audit=[event(ids=("prod-payments-reporting",))]))
+    assert loud.drift_class is DriftClass.UNAUTHORIZED_RUNTIME_DRIFT and loud.alert
+    assert f"noise, managed by other resources: /managed_policy_arns/0 by {attachment}" in (
+        loud.reason
+    )

@@ -3,6 +3,7 @@ a row, lock contention, and two writers at once."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -64,13 +65,13 @@ def run_with(store: HistoryStore, run_id: str, *results: StackResult) -> None:
 def test_schema_is_created_on_first_use_in_wal_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "history.sqlite"
     with HistoryStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
     db = sqlite3.connect(path)
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert tables == {"runs", "stack_checks", "findings"}
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     finally:
         db.close()
     # Reopening an existing history keeps its rows and does not recreate the schema.
@@ -192,6 +193,7 @@ def test_run_rows(store: HistoryStore) -> None:
         "2025-03-01T12:03:00.000000+00:00",
         "due",
         2,
+        "run",
     )
 
 
@@ -289,7 +291,7 @@ def test_a_version_1_history_gains_the_findings_table(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with HistoryStore(path) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == 3
         assert store.find_finding("drift-0000000000000000") is None
 
 
@@ -331,3 +333,70 @@ def test_findings_are_kept_for_explain(tmp_path: Path) -> None:
             store.find_finding("drift-aaaaaaaa")
         prefix = store.find_finding("drift-aaaaaaaaaaaab")
         assert prefix is not None and prefix.reason == "other"
+
+
+def test_a_version_2_history_gains_the_command_column(tmp_path: Path) -> None:
+    from iacdrift.store.history import _SCHEMA_V1, _SCHEMA_V2, _execute_script
+
+    path = tmp_path / "v2.sqlite"
+    db = sqlite3.connect(path)
+    _execute_script(db, _SCHEMA_V1)
+    _execute_script(db, _SCHEMA_V2)
+    db.execute(
+        "INSERT INTO runs (run_id, started_at, selection) VALUES ('old', ?, 'all')",
+        ("2025-03-01T12:00:00.000000+00:00",),
+    )
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    with HistoryStore(path) as store:
+        assert store.schema_version() == 3
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT run_id, command FROM runs").fetchall() == [("old", "run")]
+    finally:
+        db.close()
+
+
+def test_a_check_counts_like_a_run(store: HistoryStore) -> None:
+    """Item 13: `check` of a registered stack is a check for status and run --due."""
+    checked = result("s", StackStatus.DRIFTED, T0)
+    store.record_check("c1", T0, T0 + timedelta(seconds=9), [checked], ExitCode.DRIFT)
+    assert store.last_success("s") == T0
+    assert store.last_result("s") == checked
+    assert store.result_of_run("c1", "s") == checked
+    db = sqlite3.connect(store.path)
+    try:
+        row = db.execute("SELECT selection, exit_code, command FROM runs").fetchone()
+    finally:
+        db.close()
+    assert row == ("named", 2, "check")
+
+
+def test_the_result_a_run_recorded_for_a_stack(store: HistoryStore) -> None:
+    run_with(store, "r1", result("a", StackStatus.CLEAN, T0))
+    run_with(store, "r2", result("a", StackStatus.DRIFTED, T0 + timedelta(minutes=1)))
+    first = store.result_of_run("r1", "a")
+    assert first is not None and first.status is StackStatus.CLEAN
+    assert store.result_of_run("r1", "b") is None
+    assert store.result_of_run("r9", "a") is None
+
+
+@pytest.mark.parametrize(("errors", "words"), [(1, "(1 problem)"), (2, "(2 problems)")])
+def test_an_unreadable_row_counts_its_problems_in_words(
+    store: HistoryStore, errors: int, words: str
+) -> None:
+    run_with(store, "r1", result("a", StackStatus.CLEAN, T0))
+    body = result("a", StackStatus.CLEAN, T0).model_dump(mode="json")
+    body["status"] = "BOGUS"
+    if errors == 2:
+        body["planOutcome"] = "BOGUS"
+    db = sqlite3.connect(store.path)
+    try:
+        db.execute("UPDATE stack_checks SET findings_json = ?", (json.dumps(body),))
+        db.commit()
+    finally:
+        db.close()
+    with pytest.raises(HistoryError) as raised:
+        store.last_result("a")
+    assert words in str(raised.value)

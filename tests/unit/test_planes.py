@@ -45,16 +45,20 @@ def summary(found: list[Divergence]) -> list[tuple[str, Relationship]]:
 
 CLEAN_STACKS = sorted(p.name.split(".")[0] for p in (FIXTURES / "clean").glob("*.state.json"))
 IAM_NOISE = [("aws_iam_policy.ledger_read", R.NOISE_ONLY)]
+# The reporting role's policies are attached by their own resources, applied after the
+# role: the first refresh reads them into the role. The planes see recorded != actual;
+# core.aggregates explains it (tests/unit/test_aggregates.py).
+IAM_AGGREGATES = [("aws_iam_role.reporting", R.RECORDED_NE_ACTUAL)]
 
 
 @pytest.mark.parametrize("stack", CLEAN_STACKS)
 def test_clean_stacks_have_no_drift(stack: str) -> None:
     found = run(fixture_plan("clean", stack))
-    assert summary(found) == (IAM_NOISE if stack == "prod-iam" else [])
+    assert summary(found) == ([*IAM_NOISE, *IAM_AGGREGATES] if stack == "prod-iam" else [])
 
 
 def test_iam_read_noise_is_noise_only() -> None:
-    [noise] = run(fixture_plan("clean", "prod-iam"))
+    noise, _ = run(fixture_plan("clean", "prod-iam"))
     assert noise.relationship is R.NOISE_ONLY
     assert noise.also_true == ()
     assert noise.changed_fields == ()
@@ -150,7 +154,11 @@ def test_drift_view_contents() -> None:
     deleted = drift_view(fixture_plan("resource-deleted", "prod-payments"), salt=SALT)
     assert deleted == {'module.bucket["ledger"].aws_s3_bucket.this': ("delete", ())}
     noise = drift_view(fixture_plan("clean", "prod-iam"), salt=SALT)
-    assert noise == {"aws_iam_policy.ledger_read": ("update", ())}
+    assert noise["aws_iam_policy.ledger_read"] == ("update", ())
+    assert [f.pointer for f in noise["aws_iam_role.reporting"][1]] == [
+        "/inline_policy/0",
+        "/managed_policy_arns/0",
+    ]
 
 
 def test_refresh_only_plan_alone_says_recorded_ne_actual() -> None:

@@ -159,3 +159,54 @@ def test_ambiguous_identities_do_not_pair() -> None:
         )
     )
     assert pairs == {}
+
+
+def test_a_rotated_secret_names_its_versions_and_identifiers_never_its_value() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/db-pw-AbCdEf"
+
+    def reading(version: str, value: str) -> dict[str, Any]:
+        return {
+            "arn": arn,
+            "id": f"{arn}|AWSCURRENT",
+            "secret_id": "team/db-pw",
+            "secret_string": value,
+            "version_id": version,
+        }
+
+    address = "data.aws_secretsmanager_secret_version.pw"
+    plan_json = {
+        "prior_state": {
+            "values": {
+                "root_module": {
+                    "resources": [
+                        {
+                            "address": address,
+                            "mode": "data",
+                            "type": "aws_secretsmanager_secret_version",
+                            "values": reading("v2", "hunter3"),
+                            "sensitive_values": {"secret_string": True},
+                        }
+                    ]
+                }
+            }
+        }
+    }
+    state = {
+        "resources": [
+            {
+                "mode": "data",
+                "type": "aws_secretsmanager_secret_version",
+                "name": "pw",
+                "instances": [{"attributes": reading("v1", "hunter2")}],
+            }
+        ]
+    }
+    [change] = data_source_changes(plan_json, state, salt=SALT).values()
+    assert (change.secret, change.version_before, change.version_after) == (True, "v1", "v2")
+    assert change.identifiers == tuple(sorted({arn, f"{arn}|AWSCURRENT", "team/db-pw"}))
+    assert "hunter" not in repr(change)
+    # An identifier the plan marks sensitive is never one.
+    resource = plan_json["prior_state"]["values"]["root_module"]["resources"][0]
+    resource["sensitive_values"] = {"secret_string": True, "secret_id": True}
+    [hidden] = data_source_changes(plan_json, state, salt=SALT).values()
+    assert "team/db-pw" not in hidden.identifiers

@@ -310,5 +310,15 @@ def test_run_estate_findings_and_problems() -> None:
     )
     assert run_report(StackStatus.CLEAN, estateFindings=[unmanaged]).exit_code() == 2
     assert run_report(StackStatus.CLEAN, estateProblems=["state unreadable"]).exit_code() == 1
+    # Item 11: a skipped stack is unchecked by this run (was 0: a run that skipped a
+    # DRIFTED stack went green), unless the lease holder's recorded result answers.
     skipped = [SkippedStack(stack="s9", reason="another run holds its lease")]
-    assert run_report(StackStatus.CLEAN, skipped=skipped).exit_code() == 0
+    assert run_report(StackStatus.CLEAN, skipped=skipped).exit_code() == 1
+
+    def answered(status: StackStatus) -> list[SkippedStack]:
+        recorded = StackResult(stack="s9", status=status, checkedAt=NOW)
+        return [SkippedStack(stack="s9", reason="waited", holderRunId="r0", result=recorded)]
+
+    assert run_report(StackStatus.CLEAN, skipped=answered(StackStatus.CLEAN)).exit_code() == 0
+    assert run_report(StackStatus.CLEAN, skipped=answered(StackStatus.DRIFTED)).exit_code() == 2
+    assert run_report(StackStatus.CLEAN, skipped=answered(StackStatus.LOCKED)).exit_code() == 1

@@ -102,10 +102,13 @@ def test_state_addresses_as_terraform_prints_them() -> None:
     state = read_state(load(FIXTURES / "clean/prod-iam.state.json"), "state.json")
     assert [r.address for r in state.resources] == [
         "aws_iam_policy.ledger_read",
+        "aws_iam_role.reporting",
         "aws_iam_role.service[0]",
         "aws_iam_role.service[1]",
+        "aws_iam_role_policy.reporting_exports",
+        "aws_iam_role_policy_attachment.reporting_ledger_read",
     ]
-    role = state.resources[1]
+    role = state.resources[2]
     assert (role.index, role.id, role.module) == (0, "prod-payments-api", None)
     assert role.arn == "arn:aws:iam::123456789012:role/prod-payments-api"
     app = read_state(load(FIXTURES / "clean/prod-app.state.json"), "state.json")

@@ -112,6 +112,33 @@ def test_plan_and_state_files_never_outlive_the_block(stack: Path, tmp_path: Pat
     assert backend.is_file()
 
 
+def test_a_reused_copy_links_its_variable_files_and_keeps_no_copy(
+    stack: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    source = stack / "terraform.tfvars"
+    source.write_text('token = "s3cret"\n', encoding="utf-8")
+    with persistent_copy(stack, cache, "app", "k") as first:
+        linked = first.path / "terraform.tfvars"
+        assert linked.is_symlink() and linked.readlink() == source.resolve()
+        fake_init(first.path)
+        first.mark_initialised()
+        # What an earlier iacdrift left: a copy of the file, not a link.
+        linked.unlink()
+        linked.write_text('token = "s3cret"\n', encoding="utf-8")
+    # Given back: the copy of the variable file is gone, the rest of the copy stays.
+    assert not linked.exists() and (first.path / "main.tf").is_file()
+    with persistent_copy(stack, cache, "app", "k") as second:
+        assert second.initialised  # no init: the key still matched
+        assert linked.is_symlink() and linked.read_text(encoding="utf-8") == 'token = "s3cret"\n'
+    stored = [
+        p
+        for p in cache.rglob("*")
+        if p.is_file() and not p.is_symlink() and b"s3cret" in p.read_bytes()
+    ]
+    assert stored == []
+
+
 def test_copies_are_private(stack: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     with persistent_copy(stack, cache, "app", "k") as first:
