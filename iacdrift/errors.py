@@ -9,6 +9,7 @@
     |   +-- TerraformFormatError     a state or plan JSON we cannot read
     |   +-- AuditLogError            a CloudTrail log file (or its place) we cannot read
     |   +-- FindingNotFoundError     no finding with that id in the history or report
+    |   +-- DependencyCycleError     repair steps (or stacks) depend on each other in a cycle
     +-- ExecutionError               something outside failed while we ran it
     |   +-- TerraformError           Terraform/OpenTofu reported an error diagnostic
     |   |   +-- StateLockedError     the state lock is held by someone else
@@ -98,6 +99,18 @@ class TerraformFormatError(InputError):
 
 class FindingNotFoundError(InputError):
     """No finding with that id where we looked (run history or a saved report)."""
+
+
+class DependencyCycleError(InputError):
+    """The repair steps' dependencies (resources, remote-state reads) form a cycle.
+
+    ``members`` are the step ids of one cycle, in cycle order; the message names them
+    and the addresses they touch.
+    """
+
+    def __init__(self, message: str, members: list[str]) -> None:
+        super().__init__(message)
+        self.members = members
 
 
 class AuditLogError(InputError):

@@ -28,6 +28,7 @@ from iacdrift.models.policy import (
     Route,
 )
 from iacdrift.models.registry import DriftManagedUnit, Settings
+from iacdrift.models.repair import RepairPlan
 from iacdrift.models.run import RunReport, StatusReport
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
@@ -52,6 +53,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "audit-event.schema.json": AuditEvent,
     "webhook-payload.schema.json": WebhookPayload,
     "notification-report.schema.json": NotificationReport,
+    "repair-plan.schema.json": RepairPlan,
 }
 
 # Files we read are validated as input; records we emit are described as output
@@ -66,6 +68,7 @@ OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
         AuditEvent,
         WebhookPayload,
         NotificationReport,
+        RepairPlan,
     }
 )
 
