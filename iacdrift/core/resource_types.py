@@ -67,6 +67,14 @@ DOMAIN_PREFIXES: tuple[tuple[str, Domain], ...] = (
     ("aws_rds_", Domain.DATABASE),
     ("aws_dynamodb_", Domain.DATABASE),
     ("aws_elasticache_", Domain.DATABASE),
+    # Data services that hold a master password (ALWAYS_SECRET): databases, so never
+    # auto-healed and MEDIUM base risk, like aws_db_*.
+    ("aws_docdb_", Domain.DATABASE),
+    ("aws_neptune_", Domain.DATABASE),
+    ("aws_redshift_", Domain.DATABASE),
+    ("aws_mq_", Domain.DATABASE),
+    # A directory holds the identities people sign in with.
+    ("aws_directory_service_", Domain.IAM),
     ("aws_instance", Domain.COMPUTE),
     ("aws_launch_template", Domain.COMPUTE),
     ("aws_autoscaling_", Domain.COMPUTE),

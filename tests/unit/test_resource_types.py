@@ -36,13 +36,6 @@ CRITICAL_TYPES_IN_OTHER = {
     "aws_ssm_association",
     "aws_ssm_document",
 }
-SECRET_HOLDING_TYPES_IN_OTHER = {
-    "aws_directory_service_directory",
-    "aws_docdb_cluster",
-    "aws_mq_broker",
-    "aws_neptune_cluster",
-    "aws_redshift_cluster",
-}
 
 
 def test_every_name_is_an_aws_provider_name() -> None:
@@ -81,8 +74,12 @@ def test_critical_fields_are_top_level_pointers_with_a_domain() -> None:
 def test_types_holding_a_secret_have_a_domain() -> None:
     for resource_type, attributes in ALWAYS_SECRET.items():
         assert attributes, resource_type
+    # A type that holds a secret at rest is never in the catch-all domain: its domain
+    # decides its base risk and whether auto-heal may touch it.
     unclaimed = {t for t in ALWAYS_SECRET if domain_of(t) is Domain.OTHER}
-    assert unclaimed == SECRET_HOLDING_TYPES_IN_OTHER
+    assert unclaimed == set()
+    for database in ("aws_docdb_cluster", "aws_neptune_cluster", "aws_redshift_cluster"):
+        assert domain_of(database) is Domain.DATABASE and Domain.DATABASE in NEVER_AUTO_HEAL
 
 
 def test_secret_delivery_types_are_secrets_never_auto_healed() -> None:
