@@ -88,7 +88,13 @@ def values_at(value: Any, pointer: str) -> list[Any]:
             elif isinstance(current, list):
                 if segment == WILDCARD:
                     step.extend(current)
-                elif segment.isdigit() and int(segment) < len(current):
+                elif _is_index(segment) and int(segment) < len(current):
                     step.append(current[int(segment)])
         found = step
     return found
+
+
+def _is_index(segment: str) -> bool:
+    """An RFC 6901 array index: ASCII digits, no leading zero (``str.isdigit`` also
+    takes ``²`` and other digits ``int()`` refuses)."""
+    return segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0")

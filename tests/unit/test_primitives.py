@@ -337,3 +337,13 @@ def test_glob_covers_is_conservative(outer: str | None, inner: str | None, cover
 )
 def test_is_match_all(pattern: str | None, all_: bool) -> None:
     assert is_match_all(pattern) is all_
+
+
+def test_values_at_takes_only_rfc6901_indexes() -> None:
+    # Unicode digits once crashed int(); a leading zero is not an index (RFC 6901).
+    document = {"x": ["a", "b", "c"]}
+    assert values_at(document, "/x/1") == ["b"]
+    assert values_at(document, "/x/0") == ["a"]
+    assert values_at(document, "/x/01") == []
+    assert values_at(document, "/x/\u00b2") == []
+    assert values_at(document, "/x/\u0661") == []
