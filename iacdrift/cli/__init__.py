@@ -20,6 +20,7 @@ from iacdrift.cli.explain_cmd import explain_command
 from iacdrift.cli.plan_cmd import plan_command
 from iacdrift.cli.policy_cmd import policy_group
 from iacdrift.cli.registry_cmd import registry_group
+from iacdrift.cli.repair_cmd import repair_group
 from iacdrift.cli.route_cmd import route_command
 from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
@@ -57,6 +58,7 @@ cli.add_command(run_command)
 cli.add_command(status_command)
 cli.add_command(explain_command)
 cli.add_command(route_command)
+cli.add_command(repair_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

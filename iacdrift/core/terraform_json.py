@@ -395,3 +395,38 @@ def read_state(data: object, source: str) -> StateView:
         terraform_version=_optional_str(data, "terraform_version", source, ""),
         resources=resources,
     )
+
+
+def state_dependencies(data: object) -> dict[str, tuple[str, ...]]:
+    """Address -> the addresses it depends on, from each managed instance's
+    ``dependencies`` in a state document (version 4; leniently: what is not a list of
+    strings is skipped, never an error, because it only orders repair steps).
+
+    Terraform records the dependencies per instance as configuration addresses with
+    their module path (``module.net.aws_vpc.main``); an instance's own address here is
+    its full one (with keys); the value is sorted and without duplicates.
+    """
+    found: dict[str, set[str]] = {}
+    resources = data.get("resources") if isinstance(data, dict) else None
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, dict) or resource.get("mode") != "managed":
+            continue
+        head = (resource.get("type"), resource.get("name"), resource.get("module"))
+        type_name, name, module = head
+        if not isinstance(type_name, str) or not isinstance(name, str):
+            continue
+        instances = resource.get("instances")
+        for instance in instances if isinstance(instances, list) else []:
+            if not isinstance(instance, dict):
+                continue
+            needs = instance.get("dependencies")
+            if not isinstance(needs, list):
+                continue
+            index = instance.get("index_key")
+            if not isinstance(index, int | str) or isinstance(index, bool):
+                index = None
+            address = format_address(
+                module if isinstance(module, str) else None, "managed", type_name, name, index
+            )
+            found.setdefault(address, set()).update(n for n in needs if isinstance(n, str))
+    return {address: tuple(sorted(needs)) for address, needs in sorted(found.items())}

@@ -119,6 +119,18 @@ def stack_digest(stack_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def stack_files(stack_dir: Path) -> dict[str, bytes]:
+    """The content of every file a working copy of the stack gets (root module, local
+    modules, their other files; variable files too, for their content decides the
+    plan), by path relative to the stack's parent of them all: what a repair plan is
+    bound to (:func:`iacdrift.core.reconcile.plan.files_digest`)."""
+    stack_dir = stack_dir.resolve()
+    anchor, dirs = _layout(stack_dir)
+    return {
+        relative.as_posix(): source.read_bytes() for source, relative in _stack_files(anchor, dirs)
+    }
+
+
 def private_dir(parent: Path | None, prefix: str) -> Path:
     """A fresh directory only we can read (mode 0700)."""
     if parent is not None:

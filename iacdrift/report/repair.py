@@ -8,6 +8,10 @@ which are ``[a-z0-9-]``, and action names), never addresses.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
+from iacdrift.models.finding import Finding
 from iacdrift.models.repair import RepairPlan, RepairStep, StepKind
 from iacdrift.report.common import md_block, md_code, md_lines, md_name
 
@@ -35,8 +39,10 @@ def render_mermaid(plans: list[RepairPlan]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_dot(plans: list[RepairPlan]) -> str:
-    """The step graph of ``plans`` as Graphviz DOT, one cluster per stack."""
+def render_dot(plans: list[RepairPlan], edges: Sequence[tuple[str, str]] = ()) -> str:
+    """The step graph of ``plans`` as Graphviz DOT, one cluster per stack; ``edges``:
+    (before, after) step pairs beside the plans' own ``dependsOn`` (the order across
+    stacks, :func:`iacdrift.core.reconcile.plan.cross_stack_edges`), dashed."""
     lines = ["digraph repair {", "  rankdir=TB;"]
     for index, plan in enumerate(plans):
         lines.append(f"  subgraph cluster_{index} {{")
@@ -48,6 +54,8 @@ def render_dot(plans: list[RepairPlan]) -> str:
         for step in plan.steps:
             for before in step.dependsOn:
                 lines.append(f"  {_quoted(before)} -> {_quoted(step.id)};")
+    for before, after in edges:
+        lines.append(f"  {_quoted(before)} -> {_quoted(after)} [style=dashed];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -92,3 +100,35 @@ def render_markdown(plan: RepairPlan) -> str:
         lines.append("")
     lines += ["## Order", "", "```mermaid", *render_mermaid([plan]).splitlines(), "```", ""]
     return "\n".join(lines)
+
+
+def render_plans_json(plans: Sequence[RepairPlan]) -> str:
+    """Several plans as one canonical JSON array (each item a RepairPlan document)."""
+    return json.dumps([p.model_dump(mode="json") for p in plans], indent=2, sort_keys=True) + "\n"
+
+
+def render_unassigned(findings: Sequence[Finding], why: str) -> str:
+    """Unmanaged objects that no stack receives: each keeps its action (INVESTIGATE
+    until a stack receives it), saying ``why``."""
+    lines = [
+        "# Unmanaged objects with no receiving stack",
+        "",
+        f"Nothing is planned for them: {why}.",
+        "",
+        "| finding | object | action |",
+        "|---|---|---|",
+    ]
+    for finding in findings:
+        lines.append(
+            f"| {md_code(finding.findingId, in_table=True)} "
+            f"| {md_code(finding.resourceRef, in_table=True)} | {finding.recommendedAction} |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def render_estate_order(batches: Sequence[Sequence[str]]) -> str:
+    """The batches of all stacks' steps run together (across stacks by remote-state reads)."""
+    lines = ["# Order across stacks", ""]
+    for index, batch in enumerate(batches):
+        lines.append(f"- batch {index}: " + ", ".join(md_code(step) for step in batch))
+    return "\n".join([*lines, ""])

@@ -48,7 +48,13 @@ from iacdrift.models.repair import (
 )
 from iacdrift.primitives.canonical import canonical_json
 
-__all__ = ["estate_batches", "files_digest", "findings_digest", "plan_repairs"]
+__all__ = [
+    "cross_stack_edges",
+    "estate_batches",
+    "files_digest",
+    "findings_digest",
+    "plan_repairs",
+]
 
 
 def _sha256(value: Any) -> str:
@@ -209,13 +215,7 @@ def plan_repairs(
     return plan.model_copy(update={"planId": "rp-" + _sha256(content)[:16]})
 
 
-def estate_batches(
-    plans: Sequence[RepairPlan], *, reads: Mapping[str, Collection[str]] | None = None
-) -> list[list[str]]:
-    """The batches of several stacks' plans run together: each plan's own order, and a
-    stack that reads another's outputs (``reads``: stack -> the stacks it reads) starts
-    after that stack's verification. DependencyCycleError on a cycle (stacks that
-    read each other while both have steps)."""
+def _estate_graph(plans: Sequence[RepairPlan], reads: Mapping[str, Collection[str]] | None) -> Any:
     nodes = [
         step_graph.Node(
             step.id,
@@ -230,5 +230,29 @@ def estate_batches(
     edges = [
         (before, step.id) for plan in plans for step in plan.steps for before in step.dependsOn
     ]
-    graph = step_graph.build_graph(nodes, reads=reads, edges=edges)
-    return step_graph.batches(graph)
+    return step_graph.build_graph(nodes, reads=reads, edges=edges)
+
+
+def estate_batches(
+    plans: Sequence[RepairPlan], *, reads: Mapping[str, Collection[str]] | None = None
+) -> list[list[str]]:
+    """The batches of several stacks' plans run together: each plan's own order, and a
+    stack that reads another's outputs (``reads``: stack -> the stacks it reads) starts
+    after that stack's verification. DependencyCycleError on a cycle (stacks that
+    read each other while both have steps)."""
+    return step_graph.batches(_estate_graph(plans, reads))
+
+
+def cross_stack_edges(
+    plans: Sequence[RepairPlan], *, reads: Mapping[str, Collection[str]] | None = None
+) -> list[tuple[str, str]]:
+    """The (before, after) step pairs that order one stack's steps after another's (the
+    ``reads`` of :func:`estate_batches`), sorted; what a drawing of several plans adds
+    to each plan's own ``dependsOn``. DependencyCycleError as there."""
+    graph = _estate_graph(plans, reads)
+    stack_of = {step.id: step.stack for plan in plans for step in plan.steps}
+    return sorted(
+        (str(before), str(after))
+        for before, after in graph.edges
+        if stack_of.get(before) != stack_of.get(after)
+    )
