@@ -22,14 +22,11 @@ It prints both times and their ratio, with PASS/MISS against the issue's target
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import random
 import sys
 import tempfile
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.bench_core import best_of  # noqa: E402
 from iacdrift.core.reconcile.plan import files_digest, plan_repairs  # noqa: E402
 from iacdrift.models.finding import CheckReport  # noqa: E402
 
@@ -170,17 +168,6 @@ def run_core(path: Path, dependencies: dict[str, dict[str, list[str]]]) -> tuple
         steps += len(plan.steps)
         statuses.update(step.status.value for step in plan.steps)
     return steps, statuses
-
-
-def best_of(times: int, func: Callable[[], Any]) -> tuple[float, Any]:
-    best = float("inf")
-    result: Any = None
-    for _ in range(times):
-        gc.collect()
-        started = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,8 +87,9 @@ def deliver_log(
     """Write one delivery (a gzipped log body) to ``bucket`` under ``key``, creating the
     bucket when it is missing; return the object's ``s3://`` URI."""
     try:
-        ensure_bucket(client("s3", credentials, target), bucket)
-        client("s3", credentials, target).put_object(
+        s3 = client("s3", credentials, target)
+        ensure_bucket(s3, bucket)
+        s3.put_object(
             Bucket=bucket,
             Key=key,
             Body=body,

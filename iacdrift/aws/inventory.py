@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iacdrift.aws.session import AwsCredentials, Target, client, describe_cloud_error
+from iacdrift.aws.state_versions import read_current
 from iacdrift.core.unmanaged import LiveResource
 
 Lister = Callable[[Callable[[str], Any]], Iterator[tuple[str, str]]]
@@ -101,13 +102,5 @@ def read_state_object(
     bucket: str, key: str, credentials: AwsCredentials, target: Target
 ) -> bytes | None:
     """The raw state object of a stack (read-only); None when it does not exist yet."""
-    s3 = client("s3", credentials, target)
-    try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-            return None
-        raise describe_cloud_error(exc, f"reading state s3://{bucket}/{key}", target) from exc
-    except BotoCoreError as exc:
-        raise describe_cloud_error(exc, f"reading state s3://{bucket}/{key}", target) from exc
-    return body
+    found = read_current(bucket, key, credentials, target)
+    return found.body if found is not None else None

@@ -91,7 +91,7 @@ def bootstrap_account(
                     for cidr, description in account.prefix_list_entries
                 ],
             )
-        ensure_bucket(client("s3", credentials, target), account.log_bucket)
+        ensure_bucket(s3, account.log_bucket)
     except (BotoCoreError, ClientError) as exc:
         raise describe_cloud_error(exc, "bootstrapping the sandbox account", target) from exc
 

@@ -83,7 +83,7 @@ def covering_records(
         return [
             record
             for record in situation.changes
-            if _names_resource(record, subject) and _in_window(record, at)
+            if _names_resource(record, subject) and (at is None or record.window.contains(at))
         ]
     return [
         record
@@ -97,12 +97,6 @@ def covering_records(
 def _names_resource(record: ChangeRecord, subject: Subject) -> bool:
     names = [n for n in (subject.resource_id, subject.address) if n]
     return any(resource_matches(pattern, name) for pattern in record.resources for name in names)
-
-
-def _in_window(record: ChangeRecord, at: datetime | None) -> bool:
-    if at is None:
-        return True
-    return record.window.start <= at and (record.window.end is None or at <= record.window.end)
 
 
 def last_apply(situation: Situation) -> ChangeRecord | None:

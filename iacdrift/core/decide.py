@@ -77,6 +77,7 @@ from iacdrift.core.risk import NEVER_AUTO_HEAL, Context, base_risk, domain_of, s
 from iacdrift.core.subject import Situation, Subject, Trail
 from iacdrift.models.context import AuditEvent
 from iacdrift.models.finding import (
+    QUIET_CLASSES,
     Action,
     AuditActor,
     ChangedField,
@@ -102,7 +103,6 @@ RUNTIME_CHANGES: frozenset[Relationship] = frozenset(
 # Top-level fields a secret delivery may change: which version is current (judged)
 # and the value itself (allowed to change along, never judged on its own).
 _SECRET_FIELDS: frozenset[str] = frozenset(SECRET_VERSION_ATTRIBUTES) | SECRET_VALUE_ATTRIBUTES
-_QUIET = frozenset({DriftClass.PROVIDER_READ_NOISE, DriftClass.CONTROLLER_OWNED_DRIFT})
 _NEVER_PAGES = frozenset(
     {
         DriftClass.PENDING_APPLY,
@@ -364,7 +364,7 @@ def _classify(
 def _default_action(
     drift_class: DriftClass, subject: Subject, domain: Domain, environment: str | None
 ) -> Action:
-    if drift_class in _QUIET:
+    if drift_class in QUIET_CLASSES:
         return Action.IGNORE
     defaults = {
         DriftClass.EMERGENCY_DRIFT: Action.RECONCILE_AFTER_INCIDENT,
@@ -387,7 +387,7 @@ def _default_action(
 
 
 def _risk_for(decided: _Class, subject: Subject, domain: Domain, situation: Situation) -> Risk:
-    if decided.drift_class in _QUIET:
+    if decided.drift_class in QUIET_CLASSES:
         return Risk.INFO
     facts = situation.facts
     context = Context(facts.environment if facts else None, facts.risk_tier if facts else None)
@@ -408,7 +408,7 @@ def _risk_for(decided: _Class, subject: Subject, domain: Domain, situation: Situ
 
 
 def _alert(decided: _Class, subject: Subject, risk: Risk) -> bool:
-    if decided.drift_class in _QUIET:
+    if decided.drift_class in QUIET_CLASSES:
         return False
     if decided.pages is not None:
         return decided.pages

@@ -9,7 +9,6 @@ state) are taken out of each divergence (:mod:`iacdrift.core.aggregates`).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,7 +35,7 @@ from iacdrift.models.finding import (
     StateRegression,
 )
 from iacdrift.primitives.address import config_address
-from iacdrift.primitives.canonical import canonical_json
+from iacdrift.primitives.canonical import canonical_sha256
 
 __all__ = ["StackPlan", "finding_id", "from_state_regression", "from_unmanaged", "stack_findings"]
 
@@ -56,8 +55,7 @@ def finding_id(
         [[f.pointer, f.before, f.after] for f in sorted(fields, key=lambda f: f.pointer)],
     ]
     # ASCII escapes and str() for non-JSON values: the ids published so far hash this text.
-    canonical = canonical_json(body, ensure_ascii=True, default=str)
-    return "drift-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return "drift-" + canonical_sha256(body)[:20]
 
 
 @dataclass(frozen=True)

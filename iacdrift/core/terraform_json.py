@@ -411,8 +411,7 @@ def state_dependencies(data: object) -> dict[str, tuple[str, ...]]:
     for resource in resources if isinstance(resources, list) else []:
         if not isinstance(resource, dict) or resource.get("mode") != "managed":
             continue
-        head = (resource.get("type"), resource.get("name"), resource.get("module"))
-        type_name, name, module = head
+        type_name, name, module = resource.get("type"), resource.get("name"), resource.get("module")
         if not isinstance(type_name, str) or not isinstance(name, str):
             continue
         instances = resource.get("instances")

@@ -135,6 +135,10 @@ def private_dir(parent: Path | None, prefix: str) -> Path:
     """A fresh directory only we can read (mode 0700)."""
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
+    return _fresh_private_dir(parent, prefix)
+
+
+def _fresh_private_dir(parent: Path | None, prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     path.chmod(0o700)
     return path
@@ -170,9 +174,7 @@ def terraform_tmpdir(parents: list[Path] | None = None) -> Path:
             tried.append(f"{parent} (too long for a socket path)")
             continue
         try:
-            path = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=parent))
-            path.chmod(0o700)
-            return path
+            return _fresh_private_dir(parent, _TMP_PREFIX)
         except OSError as exc:
             tried.append(f"{parent} ({exc.strerror or exc})")
     raise OSError(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from iacdrift.aws import cloudtrail, inventory, state_versions
+from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.aws.state_versions import StateObject
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core import aggregates, planfacts
@@ -45,7 +46,12 @@ from iacdrift.errors import (
     TerraformFormatError,
     TerraformTimeoutError,
 )
-from iacdrift.flows.classification import Classifier, audit_reader, state_regression
+from iacdrift.flows.classification import (
+    Classifier,
+    audit_reader,
+    role_account,
+    state_regression,
+)
 from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock, saved_lock_path
 from iacdrift.flows.saved_report import write_check_files
 from iacdrift.flows.state_history import read_history
@@ -66,6 +72,7 @@ from iacdrift.models.finding import (
     Timings,
 )
 from iacdrift.models.outcomes import PlanOutcome
+from iacdrift.models.registry import StateBackend
 from iacdrift.store.history import HistoryStore, default_history_path
 
 log = logging.getLogger(__name__)
@@ -512,10 +519,14 @@ def classifier_for(
 
 def stack_account(ref: StackRef) -> str | None:
     """The account of a registered stack's role; None for an unregistered directory."""
-    if ref.unit is None:
-        return None
-    parts = ref.unit.spec.credentials.oidcRole.split(":")
-    return parts[4] if len(parts) > 4 and parts[4] else None
+    return role_account(ref.unit.spec.credentials.oidcRole) if ref.unit is not None else None
+
+
+def read_registered_state(spec: StateBackend, credentials: AwsCredentials, target: Target) -> Any:
+    """A registered stack's state object, parsed, read-only with ``credentials`` (the
+    inventory identity); None when there is none yet. IacdriftError when unreadable."""
+    raw = inventory.read_state_object(spec.bucket, spec.key, credentials, target)
+    return load_json(raw, spec.uri) if raw is not None else None
 
 
 def aggregate_members_of_estate(bench: Workbench) -> list[aggregates.Member]:
@@ -530,18 +541,13 @@ def aggregate_members_of_estate(bench: Workbench) -> list[aggregates.Member]:
     salt = bench.fingerprint_salt()
     found: list[aggregates.Member] = []
     for registered in bench.project.stacks:
-        state_spec = registered.unit.spec.state
         try:
-            raw = inventory.read_state_object(
-                state_spec.bucket, state_spec.key, credentials, bench.target
-            )
-            data = load_json(raw, state_spec.uri) if raw is not None else None
+            data = read_registered_state(registered.unit.spec.state, credentials, bench.target)
         except IacdriftError as exc:
             log.warning("%s: its state explains no aggregate: %s", registered.name, exc.message)
             continue
         if isinstance(data, dict):
-            parts = registered.unit.spec.credentials.oidcRole.split(":")
-            account = parts[4] if len(parts) > 4 and parts[4] else None
+            account = role_account(registered.unit.spec.credentials.oidcRole)
             found.extend(
                 aggregates.members_of_state(data, stack=registered.name, account=account, salt=salt)
             )
@@ -562,12 +568,10 @@ def recorded_ids_of_estate(
     for registered in bench.project.stacks:
         state_spec = registered.unit.spec.state
         try:
-            raw = inventory.read_state_object(
-                state_spec.bucket, state_spec.key, credentials, bench.target
-            )
-            if raw is None:
+            data = read_registered_state(state_spec, credentials, bench.target)
+            if data is None:
                 continue
-            state = read_state(load_json(raw, state_spec.uri), state_spec.uri)
+            state = read_state(data, state_spec.uri)
         except IacdriftError as exc:
             problems.append(f"{registered.name}: {exc.message}")
             continue

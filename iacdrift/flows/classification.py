@@ -208,12 +208,19 @@ def regions_of(project: Project) -> list[str]:
     return sorted(r for r in regions if r)
 
 
+def role_account(role: str) -> str | None:
+    """The account of a role ARN (``arn:aws:iam::<account>:role/...``); None without one."""
+    parts = role.split(":")
+    account = parts[ROLE_ACCOUNT_FIELD] if len(parts) > ROLE_ACCOUNT_FIELD else ""
+    return account or None
+
+
 def accounts_of(project: Project) -> list[str]:
     """The accounts whose trails to read: the inventory roles' accounts, else the stacks'."""
     accounts = set(project.settings.inventoryRoles)
     if not accounts:
         for stack in project.stacks:
-            parts = stack.unit.spec.credentials.oidcRole.split(":")
-            if len(parts) > ROLE_ACCOUNT_FIELD and parts[ROLE_ACCOUNT_FIELD]:
-                accounts.add(parts[ROLE_ACCOUNT_FIELD])
+            account = role_account(stack.unit.spec.credentials.oidcRole)
+            if account is not None:
+                accounts.add(account)
     return sorted(accounts)

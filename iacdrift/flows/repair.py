@@ -32,7 +32,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from iacdrift.aws import inventory
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile import hcl
 from iacdrift.core.reconcile.plan import (
@@ -44,12 +43,11 @@ from iacdrift.core.reconcile.plan import (
 from iacdrift.core.terraform_json import state_dependencies
 from iacdrift.engine.workspace import stack_files
 from iacdrift.errors import ExitCode, IacdriftError, InputError
-from iacdrift.flows.check import CheckOptions, check, classifier_for
+from iacdrift.flows.check import CheckOptions, check, classifier_for, read_registered_state
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.loaders.registry import Project, display_path, load_project
 from iacdrift.loaders.reports import read_report
 from iacdrift.loaders.stack_hcl import remote_state_reads
-from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.finding import (
     ANSWERED,
     QUIET_CLASSES,
@@ -195,13 +193,6 @@ def _selected(report: RunReport | CheckReport, request: RepairPlanRequest) -> li
     return [by_name[s] for s in request.stacks]
 
 
-def _ref_of(project: Project, name: str) -> StackRef | None:
-    for registered in project.stacks:
-        if registered.name == name:
-            return StackRef(registered.name, registered.stack_dir, registered.unit)
-    return None
-
-
 @dataclass(frozen=True)
 class _StateFacts:
     dependencies: Mapping[str, Sequence[str]]
@@ -215,12 +206,10 @@ def _state_facts(bench: Workbench | None, ref: StackRef, result: StackResult) ->
         return _StateFacts({}, f"{ref.name}: not registered, its state was not read; {unordered}")
     if bench is None:
         return _StateFacts({}, f"{ref.name}: the cloud is not reachable; {unordered}")
-    spec = ref.unit.spec.state
     try:
-        raw = inventory.read_state_object(
-            spec.bucket, spec.key, bench.inventory_credentials(), bench.target
+        data = read_registered_state(
+            ref.unit.spec.state, bench.inventory_credentials(), bench.target
         )
-        data = load_json(raw, spec.uri) if raw is not None else None
     except IacdriftError as exc:
         return _StateFacts({}, f"{ref.name}: state not read ({exc.message}); {unordered}")
     if not isinstance(data, dict):
@@ -261,9 +250,9 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
         bench, problem = _open_bench(project, request.engine)
         if problem is not None:
             warnings.append(problem)
+        registered = {s.name: s for s in project.stacks}
         for result in selected:
-            ref = _ref_of(project, result.stack)
-            if ref is None:
+            if result.stack not in registered:
                 unplanned.append(
                     Unplanned(
                         result.stack,
@@ -272,7 +261,7 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
                     )
                 )
             else:
-                refs[result.stack] = ref
+                refs[result.stack] = StackRef.of(registered[result.stack])
     else:
         bench = Workbench.open(project, request.engine)
         names = request.stacks or project.names

@@ -220,13 +220,7 @@ class _Run:
             f"{ref.name}: not checked: the circuit for {endpoint} is open after repeated "
             f"failures (last: {self.breaker.reason(endpoint)}); fix the endpoint and rerun"
         )
-        return StackResult(
-            stack=ref.name,
-            status=StackStatus.ERROR,
-            reason=reason,
-            checkedAt=self.options.clock(),
-            timings=Timings(),
-        )
+        return self._error(ref, reason)
 
     def check_one(
         self, ref: StackRef, lock_file: str | None, *, wait_until: float | None = None

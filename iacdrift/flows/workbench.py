@@ -80,6 +80,10 @@ class StackRef:
     directory: Path
     unit: DriftManagedUnit | None = None
 
+    @classmethod
+    def of(cls, registered: RegisteredStack) -> StackRef:
+        return cls(registered.name, registered.stack_dir, registered.unit)
+
     @property
     def opentofu(self) -> bool:
         return self.unit is not None and self.unit.spec.type is StackType.OPENTOFU
@@ -192,14 +196,14 @@ class Workbench:
         """A registry name, else a directory holding *.tf files."""
         try:
             registered: RegisteredStack = self.project.get(name_or_dir)
-            return StackRef(registered.name, registered.stack_dir, registered.unit)
+            return StackRef.of(registered)
         except UnknownStackError:
             directory = Path(name_or_dir)
             if directory.is_dir() and any(directory.glob("*.tf")):
                 resolved = directory.resolve()
                 for registered in self.project.stacks:
                     if registered.stack_dir == resolved:
-                        return StackRef(registered.name, registered.stack_dir, registered.unit)
+                        return StackRef.of(registered)
                 return StackRef(resolved.name, resolved)
             raise
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,27 @@ def parse_hcl(path: Path) -> dict[str, Any]:
     return parsed
 
 
+def _parsed_files(directory: Path) -> Iterator[dict[str, Any]]:
+    """Each ``*.tf`` file of one module directory parsed, by name; a file that does not
+    parse is skipped (Terraform reports it, with a better message, when it runs)."""
+    for tf_file in sorted(directory.glob("*.tf")):
+        try:
+            parsed = parse_hcl(tf_file)
+        except Exception:
+            continue
+        yield parsed
+
+
+def _local_module_calls(directory: Path, parsed: dict[str, Any]) -> Iterator[tuple[str, Path]]:
+    """(call name as parsed, resolved directory) of each local module one parsed file
+    calls."""
+    for block in parsed.get("module", []):
+        for name, body in block.items():
+            source = unquote(body.get("source")) if isinstance(body, dict) else None
+            if source and source.startswith(("./", "../")):
+                yield name, (directory / source).resolve()
+
+
 def local_module_dirs(module_dir: Path) -> set[Path]:
     """Every local module directory a root module uses, transitively (resolved paths)."""
     seen: set[Path] = set()
@@ -69,40 +90,32 @@ def local_module_dirs(module_dir: Path) -> set[Path]:
         if current in seen:
             continue
         seen.add(current)
-        for tf_file in sorted(current.glob("*.tf")):
-            try:
-                parsed = parse_hcl(tf_file)
-            except Exception:
-                # A file Terraform itself will reject: let init report it properly.
-                continue
-            for block in parsed.get("module", []):
-                for body in block.values():
-                    source = unquote(body.get("source")) if isinstance(body, dict) else None
-                    if source and source.startswith(("./", "../")):
-                        pending.append((current / source).resolve())
+        for parsed in _parsed_files(current):
+            pending.extend(child for _, child in _local_module_calls(current, parsed))
     return seen
+
+
+def _stack_parsed_files(stack_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every parsed ``*.tf`` file of the stack and its local modules (by directory)."""
+    for directory in sorted(local_module_dirs(stack_dir)):
+        yield from _parsed_files(directory)
 
 
 def remote_state_reads(stack_dir: Path) -> set[tuple[str, str]]:
     """(bucket, key) of every S3 ``terraform_remote_state`` the stack and its local
     modules read; values that are expressions rather than literals are skipped."""
     reads: set[tuple[str, str]] = set()
-    for directory in sorted(local_module_dirs(stack_dir)):
-        for tf_file in sorted(directory.glob("*.tf")):
-            try:
-                parsed = parse_hcl(tf_file)
-            except Exception:
-                continue  # Terraform reports a broken file itself, better than we can.
-            for block in parsed.get("data", []):
-                for data_type, instances in block.items():
-                    if unquote(data_type) != "terraform_remote_state":
-                        continue
-                    for body in instances.values():
-                        config = body.get("config", {}) if isinstance(body, dict) else {}
-                        bucket = unquote(config.get("bucket"))
-                        key = unquote(config.get("key"))
-                        if bucket and key and "${" not in bucket + key:
-                            reads.add((bucket, key))
+    for parsed in _stack_parsed_files(stack_dir):
+        for block in parsed.get("data", []):
+            for data_type, instances in block.items():
+                if unquote(data_type) != "terraform_remote_state":
+                    continue
+                for body in instances.values():
+                    config = body.get("config", {}) if isinstance(body, dict) else {}
+                    bucket = unquote(config.get("bucket"))
+                    key = unquote(config.get("key"))
+                    if bucket and key and "${" not in bucket + key:
+                        reads.add((bucket, key))
     return reads
 
 
@@ -149,11 +162,7 @@ def read_configuration(stack_dir: Path) -> DesiredConfiguration:
         if (directory, prefix) in seen:
             continue
         seen.add((directory, prefix))
-        for tf_file in sorted(directory.glob("*.tf")):
-            try:
-                parsed = parse_hcl(tf_file)
-            except Exception:
-                continue
+        for parsed in _parsed_files(directory):
             files += 1
             for block in parsed.get("resource", []):
                 for rtype, instances in block.items():
@@ -167,12 +176,8 @@ def read_configuration(stack_dir: Path) -> DesiredConfiguration:
                             roots = _ignored_roots(lifecycle.get("ignore_changes"))
                             if roots:
                                 ignores[address] = roots
-            for block in parsed.get("module", []):
-                for mname, body in block.items():
-                    source = unquote(body.get("source")) if isinstance(body, dict) else None
-                    if source and source.startswith(("./", "../")):
-                        child = (directory / source).resolve()
-                        pending.append((child, f"{prefix}module.{unquote(mname)}."))
+            for name, child in _local_module_calls(directory, parsed):
+                pending.append((child, f"{prefix}module.{unquote(name)}."))
     return DesiredConfiguration(frozenset(types), ignores, files)
 
 
@@ -180,19 +185,14 @@ def provider_requirements(stack_dir: Path) -> list[str]:
     """``name=source@constraint`` of every required_providers entry, sorted: stacks
     with the same list need the same providers (one plugin-cache warm-up each)."""
     found: set[str] = set()
-    for directory in sorted(local_module_dirs(stack_dir)):
-        for tf_file in sorted(directory.glob("*.tf")):
-            try:
-                parsed = parse_hcl(tf_file)
-            except Exception:
-                continue
-            for terraform in parsed.get("terraform", []):
-                for block in terraform.get("required_providers", []):
-                    for name, spec in block.items():
-                        if isinstance(spec, dict):
-                            source = unquote(spec.get("source")) or name
-                            version = unquote(spec.get("version")) or "*"
-                            found.add(f"{name}={source}@{version}")
+    for parsed in _stack_parsed_files(stack_dir):
+        for terraform in parsed.get("terraform", []):
+            for block in terraform.get("required_providers", []):
+                for name, spec in block.items():
+                    if isinstance(spec, dict):
+                        source = unquote(spec.get("source")) or name
+                        version = unquote(spec.get("version")) or "*"
+                        found.add(f"{name}={source}@{version}")
     return sorted(found)
 
 

@@ -136,7 +136,7 @@ class RunReport(Record):
         borrowed = [s.result.status for s in self.skipped if s.result is not None]
         return drift_exit_code(
             [*(r.status for r in self.results), *borrowed],
-            unchecked=bool(self.estateProblems) or any(s.result is None for s in self.skipped),
+            unchecked=bool(self.estateProblems or self.unanswered),
             drift=bool(self.estateFindings),
         )
 

@@ -248,9 +248,7 @@ def _unmanaged_bucket(run: ScenarioRun) -> str:
     return f"created bucket {bucket}, recorded in no state"
 
 
-def _attach_admin(run: ScenarioRun) -> str:
-    role = "prod-payments-api"
-    policy = "arn:aws:iam::aws:policy/AdministratorAccess"
+def _attach_role_policy(run: ScenarioRun, role: str, policy: str) -> str:
     run.cloud.attach_role_policy(role, policy)
     run.log(
         "iam.amazonaws.com",
@@ -262,20 +260,18 @@ def _attach_admin(run: ScenarioRun) -> str:
     return f"attached {policy} to role {role}"
 
 
+def _attach_admin(run: ScenarioRun) -> str:
+    return _attach_role_policy(
+        run, "prod-payments-api", "arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+
+
 REPORTING_ROLE = "prod-payments-reporting"
 
 
 def _attach_beside_attachments(run: ScenarioRun) -> str:
-    policy = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-    run.cloud.attach_role_policy(REPORTING_ROLE, policy)
-    run.log(
-        "iam.amazonaws.com",
-        "AttachRolePolicy",
-        {"roleName": REPORTING_ROLE, "policyArn": policy},
-        None,
-        region=GLOBAL_REGION,
-    )
-    return f"attached {policy} to role {REPORTING_ROLE} (beside its managed attachment)"
+    said = _attach_role_policy(run, REPORTING_ROLE, "arn:aws:iam::aws:policy/ReadOnlyAccess")
+    return f"{said} (beside its managed attachment)"
 
 
 BREAK_GLASS_CIDR = "10.250.0.0/16"

@@ -22,10 +22,7 @@ import pytest
 from iacdrift.flows.notify import route_findings, route_report
 from iacdrift.models.finding import (
     Action,
-    Domain,
-    DriftClass,
     Finding,
-    Relationship,
     Risk,
     StackResult,
     StackStatus,
@@ -39,6 +36,7 @@ from iacdrift.store.notifications import (
     NotificationLogError,
     default_log_path,
 )
+from tests.factories import make_finding
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TOKEN = "T0SECRET-B0SECRET-xoxb-1234"
@@ -120,24 +118,17 @@ def finding(
     risk: Risk = Risk.HIGH,
     alert: bool = True,
 ) -> Finding:
-    return Finding(
-        findingId=finding_id,
+    return make_finding(
+        finding_id,
         stack=stack,
         detectedAt=NOW,
-        domain=Domain.NETWORK,
         resourceRef=resource,
         resourceId="sg-123",
-        resourceType="aws_security_group",
         environment="prod" if stack else None,
         owner="platform-network",
-        sourceOfTruth=None,
-        stateBackend=None,
-        relationship=Relationship.OUT_OF_BAND,
-        driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
         risk=risk,
         alert=alert,
         recommendedAction=Action.INCIDENT_AND_REVERT,
-        autoHealAllowed=False,
         reason="ingress opened to the world outside Terraform",
     )
 

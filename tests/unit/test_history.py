@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from iacdrift.errors import ExitCode
-from iacdrift.models.finding import Counts, LockHolder, StackResult, StackStatus
+from iacdrift.models.finding import Counts, Finding, LockHolder, StackResult, StackStatus
 from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.models.run import RunSelection
 from iacdrift.store.history import (
@@ -22,6 +22,7 @@ from iacdrift.store.history import (
     HistoryStore,
     default_history_path,
 )
+from tests.factories import make_finding
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -296,29 +297,8 @@ def test_a_version_1_history_gains_the_findings_table(tmp_path: Path) -> None:
 
 
 def test_findings_are_kept_for_explain(tmp_path: Path) -> None:
-    from iacdrift.models.finding import Action, Domain, DriftClass, Finding, Relationship, Risk
-
     def finding(finding_id: str, reason: str, at: datetime) -> Finding:
-        return Finding(
-            findingId=finding_id,
-            stack="prod-network",
-            detectedAt=at,
-            domain=Domain.NETWORK,
-            resourceRef="aws_security_group.web",
-            resourceId="sg-1",
-            resourceType="aws_security_group",
-            environment="prod",
-            owner="team-network",
-            sourceOfTruth=None,
-            stateBackend=None,
-            relationship=Relationship.OUT_OF_BAND,
-            driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-            risk=Risk.HIGH,
-            alert=True,
-            recommendedAction=Action.REVERT,
-            autoHealAllowed=False,
-            reason=reason,
-        )
+        return make_finding(finding_id, detectedAt=at, reason=reason)
 
     with HistoryStore(tmp_path / "h.sqlite") as store:
         store.record_run_start("r1", T0, RunSelection.ALL)

@@ -27,6 +27,7 @@ from iacdrift.models.policy import IgnoreRule
 from iacdrift.models.repair import ArtifactKind, RepairPlan, StepKind, StepStatus
 from iacdrift.report.common import render_json
 from iacdrift.report.repair import render_dot, render_markdown, render_mermaid
+from tests.factories import make_finding
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 STACK = "prod-app"
@@ -46,27 +47,21 @@ def _finding(
     planned: tuple[str, ...] = ("update",),
     **changes: object,
 ) -> Finding:
-    finding = Finding(
-        findingId=finding_id,
+    finding = make_finding(
+        finding_id,
         stack=stack,
         detectedAt=NOW,
         domain=Domain.STORAGE,
         resourceRef=address,
         resourceId=resource_id,
         resourceType=resource_type,
-        environment="prod",
         owner="team-app",
-        sourceOfTruth=None,
-        stateBackend=None,
         relationship=relationship,
         plannedActions=list(planned),
         driftClass=drift_class,
         risk=Risk.MEDIUM,
-        alert=True,
         changedFields=[ChangedField(pointer="/tags/env", before="prod", after="hand")],
         recommendedAction=action,
-        autoHealAllowed=False,
-        reason="changed outside Terraform",
     )
     return finding.model_copy(update=changes)
 

@@ -23,17 +23,14 @@ from markdown_it import MarkdownIt
 from rich.console import Console
 
 from iacdrift.models.finding import (
-    Action,
     ChangedField,
     CheckReport,
     Counts,
     Domain,
-    DriftClass,
     ExpiredRule,
     Finding,
     LockHolder,
     Relationship,
-    Risk,
     StackResult,
     StackStatus,
     Timings,
@@ -53,6 +50,7 @@ from iacdrift.report import run as run_report
 from iacdrift.report import status as status_report
 from iacdrift.report.common import md_code
 from iacdrift.report.registry import units_table
+from tests.factories import make_finding
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -75,24 +73,15 @@ EMOJI = ("\N{SMILING FACE WITH OPEN MOUTH AND SMILING EYES}", "\N{CIRCLED IDEOGR
 
 
 def _finding(finding_id: str, **changes: object) -> Finding:
-    base = Finding(
-        findingId=finding_id,
+    base = make_finding(
+        finding_id,
         stack="prod-payments",
         detectedAt=NOW,
         domain=Domain.SECRETS,
         resourceRef='aws_secretsmanager_secret.db["[bold]x[/bold]"]',
         resourceId=SECRET_ARN,
         resourceType="aws_secretsmanager_secret",
-        environment="prod",
         owner="team-:smile:",
-        sourceOfTruth=None,
-        stateBackend=None,
-        relationship=Relationship.OUT_OF_BAND,
-        driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-        risk=Risk.HIGH,
-        alert=True,
-        recommendedAction=Action.REVERT,
-        autoHealAllowed=False,
         reason="changed outside Terraform [bold]now[/bold]",
         changedFields=[
             ChangedField(pointer="/arn", before=SECRET_ARN, after=None),

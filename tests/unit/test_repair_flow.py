@@ -22,11 +22,9 @@ from iacdrift.models.finding import (
     Action,
     CheckReport,
     Counts,
-    Domain,
     DriftClass,
     Finding,
     Relationship,
-    Risk,
     StackResult,
     StackStatus,
 )
@@ -34,6 +32,7 @@ from iacdrift.models.repair import RepairPlan, StepKind, StepStatus
 from iacdrift.report.common import render_json
 from iacdrift.report.repair import render_dot
 from tests.conftest import copy_example_project
+from tests.factories import make_finding
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "repair-plan.schema.json").read_text())
@@ -52,25 +51,17 @@ def _finding(
     resource_type: str = "aws_security_group",
     suppressed: bool = False,
 ) -> Finding:
-    return Finding(
-        findingId=finding_id,
+    return make_finding(
+        finding_id,
         stack=stack,
         detectedAt=NOW,
-        domain=Domain.NETWORK,
         resourceRef=address,
         resourceId=resource_id,
         resourceType=resource_type,
-        environment="prod",
         owner="team-net",
-        sourceOfTruth=None,
-        stateBackend=None,
         relationship=relationship,
         driftClass=drift_class,
-        risk=Risk.HIGH,
-        alert=True,
         recommendedAction=action,
-        autoHealAllowed=False,
-        reason="changed outside Terraform",
         suppressed=suppressed,
     )
 

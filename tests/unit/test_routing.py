@@ -35,7 +35,6 @@ from iacdrift.models.finding import (
     Domain,
     DriftClass,
     Finding,
-    Relationship,
     Risk,
     StackResult,
     StackStatus,
@@ -50,6 +49,7 @@ from iacdrift.models.notification import (
 from iacdrift.models.policy import Route
 from iacdrift.models.run import RunReport, RunSelection
 from iacdrift.report.payloads import payload_for, stdout_line
+from tests.factories import make_finding
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -71,8 +71,8 @@ def finding(
     deadline: datetime | None = None,
     reason: str = "ingress opened to 0.0.0.0/0 outside Terraform",
 ) -> Finding:
-    return Finding(
-        findingId=finding_id,
+    return make_finding(
+        finding_id,
         stack=stack,
         detectedAt=NOW,
         domain=domain,
@@ -83,13 +83,11 @@ def finding(
         owner="platform-network",
         sourceOfTruth="git://github.com/acme/infra-live//stacks/prod-network",
         stateBackend="s3://iacdrift-sandbox-tfstate/prod/network.tfstate",
-        relationship=Relationship.OUT_OF_BAND,
         driftClass=drift_class,
         risk=risk,
         alert=alert,
         suppressed=suppressed,
         recommendedAction=Action.INCIDENT_AND_REVERT,
-        autoHealAllowed=False,
         reason=reason,
         deadline=deadline,
     )

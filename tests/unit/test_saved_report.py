@@ -12,43 +12,16 @@ from iacdrift.errors import FindingNotFoundError, InputError
 from iacdrift.flows.explain import find_finding
 from iacdrift.flows.saved_report import write_check_files, write_run_files
 from iacdrift.loaders.reports import read_report
-from iacdrift.models.finding import (
-    Action,
-    Domain,
-    DriftClass,
-    Finding,
-    Relationship,
-    Risk,
-    StackResult,
-    StackStatus,
-)
+from iacdrift.models.finding import Finding, StackResult, StackStatus
 from iacdrift.models.run import RunReport, RunSelection
 from iacdrift.report.common import render_json
+from tests.factories import make_finding
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def finding(finding_id: str) -> Finding:
-    return Finding(
-        findingId=finding_id,
-        stack="s1",
-        detectedAt=NOW,
-        domain=Domain.NETWORK,
-        resourceRef="aws_security_group.web",
-        resourceId="sg-1",
-        resourceType="aws_security_group",
-        environment="prod",
-        owner="team",
-        sourceOfTruth=None,
-        stateBackend=None,
-        relationship=Relationship.OUT_OF_BAND,
-        driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-        risk=Risk.HIGH,
-        alert=True,
-        recommendedAction=Action.REVERT,
-        autoHealAllowed=False,
-        reason="changed outside Terraform",
-    )
+    return make_finding(finding_id, stack="s1", detectedAt=NOW, owner="team")
 
 
 def run_report(*findings: Finding) -> RunReport:

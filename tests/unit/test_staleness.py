@@ -14,17 +14,15 @@ from iacdrift.models.finding import (
     Action,
     CheckReport,
     Domain,
-    DriftClass,
-    Finding,
     LockHolder,
     Relationship,
-    Risk,
     StackResult,
     StackStatus,
     drift_exit_code,
 )
 from iacdrift.models.registry import DriftManagedUnit
 from iacdrift.models.run import RunReport, RunSelection, SkippedStack, StatusReport
+from tests.factories import make_finding
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -288,8 +286,8 @@ def test_a_run_renders_as_its_check_report() -> None:
 
 
 def test_run_estate_findings_and_problems() -> None:
-    unmanaged = Finding(
-        findingId="f1",
+    unmanaged = make_finding(
+        "f1",
         stack=None,
         detectedAt=NOW,
         domain=Domain.STORAGE,
@@ -298,14 +296,8 @@ def test_run_estate_findings_and_problems() -> None:
         resourceType="aws_s3_bucket",
         environment=None,
         owner=None,
-        sourceOfTruth=None,
-        stateBackend=None,
         relationship=Relationship.UNMANAGED,
-        driftClass=DriftClass.UNAUTHORIZED_RUNTIME_DRIFT,
-        risk=Risk.HIGH,
-        alert=True,
         recommendedAction=Action.INVESTIGATE,
-        autoHealAllowed=False,
         reason="no state records it",
     )
     assert run_report(StackStatus.CLEAN, estateFindings=[unmanaged]).exit_code() == 2

@@ -41,7 +41,6 @@ from datetime import date, timedelta
 from iacdrift.core.reconcile import hcl
 from iacdrift.models.finding import Action, DriftClass, EvidenceKind, Finding, Relationship
 from iacdrift.models.repair import Artifact, ArtifactKind, StepStatus
-from iacdrift.primitives.address import config_address
 
 # How long a drafted ignore rule lasts before it must be renewed.
 IGNORE_DRAFT_DAYS = 30
@@ -338,8 +337,3 @@ def draft_steps(
             )
         )
     return sorted(drafts, key=lambda d: (d.action, d.addresses, d.finding_ids))
-
-
-def config_addresses(draft: Draft) -> frozenset[str]:
-    """The configuration addresses (no instance keys) a draft touches."""
-    return frozenset(config_address(a) for a in draft.addresses)

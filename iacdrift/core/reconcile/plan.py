@@ -46,7 +46,7 @@ from iacdrift.models.repair import (
     StepKind,
     StepStatus,
 )
-from iacdrift.primitives.canonical import canonical_json
+from iacdrift.primitives.canonical import canonical_sha256
 
 __all__ = [
     "cross_stack_edges",
@@ -57,15 +57,11 @@ __all__ = [
 ]
 
 
-def _sha256(value: Any) -> str:
-    return hashlib.sha256(
-        canonical_json(value, ensure_ascii=True, default=str).encode()
-    ).hexdigest()
-
-
 def files_digest(files: Mapping[str, bytes]) -> str:
     """sha256 over a stack's files: (relative path, sha256 of its bytes), sorted by path."""
-    return _sha256(sorted((path, hashlib.sha256(data).hexdigest()) for path, data in files.items()))
+    return canonical_sha256(
+        sorted((path, hashlib.sha256(data).hexdigest()) for path, data in files.items())
+    )
 
 
 _BOUND_FIELDS = {
@@ -88,7 +84,7 @@ def findings_digest(findings: Sequence[Finding]) -> str:
     """sha256 over the findings' repair-relevant fields, sorted by finding id; when a
     finding was detected is left out (a fresh check of the same drift binds the same)."""
     rows = [f.model_dump(mode="json", include=_BOUND_FIELDS) for f in findings]
-    return _sha256(sorted(rows, key=lambda row: str(row["findingId"])))
+    return canonical_sha256(sorted(rows, key=lambda row: str(row["findingId"])))
 
 
 def _step_id(stack: str, kind: StepKind, draft: Draft | None, finding_ids: Sequence[str]) -> str:
@@ -101,7 +97,7 @@ def _step_id(stack: str, kind: StepKind, draft: Draft | None, finding_ids: Seque
         "findingIds": list(finding_ids),
     }
     prefix = (action or kind.value).lower().replace("_", "-")
-    return f"{prefix}-{_sha256(content)[:12]}"
+    return f"{prefix}-{canonical_sha256(content)[:12]}"
 
 
 def plan_repairs(
@@ -207,12 +203,12 @@ def plan_repairs(
         filesDigest=files_digest,
         stateLineage=state_lineage,
         stateSerial=state_serial,
-        hash=_sha256(bound),
+        hash=canonical_sha256(bound),
     )
     # Rule 8.
     plan = RepairPlan(planId="", stack=stack, binding=binding, steps=steps, batches=batches)
     content = plan.model_dump(mode="json", exclude={"planId"})
-    return plan.model_copy(update={"planId": "rp-" + _sha256(content)[:16]})
+    return plan.model_copy(update={"planId": "rp-" + canonical_sha256(content)[:16]})
 
 
 def _estate_graph(plans: Sequence[RepairPlan], reads: Mapping[str, Collection[str]] | None) -> Any:
