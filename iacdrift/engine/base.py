@@ -103,6 +103,23 @@ class PlanReading:
 
 
 @dataclass(frozen=True)
+class SavedPlan:
+    """A plan kept for a later ``apply``, with its JSON (repair and state surgery).
+
+    ``plan_file`` is absolute and lives where the caller said (a private 0700
+    directory of its own): it holds secrets in cleartext, so the caller deletes it
+    once applied or abandoned. The engine deletes it only when planning failed, or
+    when the plan generated configuration (it cannot be applied: see
+    :meth:`CliEngine.plan_saved`).
+    """
+
+    plan_file: Path
+    outcome: PlanOutcome
+    plan_json: dict[str, Any]
+    record: CallRecord
+
+
+@dataclass(frozen=True)
 class Step:
     """One Terraform command of a sequence, and the exit codes that let it go on."""
 
@@ -137,6 +154,20 @@ class TerraformEngine(Protocol):
         refresh_only: bool = False,
         plan_file: str = "iacdrift.tfplan",
     ) -> PlanReading: ...
+
+    def plan_saved(
+        self,
+        call: StackCall,
+        plan_file: Path,
+        *,
+        targets: Sequence[str] = (),
+        refresh_only: bool = False,
+        generate_config_out: str | None = None,
+    ) -> SavedPlan: ...
+
+    def apply_plan(self, call: StackCall, plan_file: Path) -> CallRecord: ...
+
+    def state_push(self, call: StackCall, state_file: Path) -> CallRecord: ...
 
 
 class CliEngine:
@@ -288,7 +319,14 @@ class CliEngine:
         return Step(tuple(args))
 
     @staticmethod
-    def _plan_step(call: StackCall, *, refresh_only: bool, plan_file: str) -> Step:
+    def _plan_step(
+        call: StackCall,
+        *,
+        refresh_only: bool,
+        plan_file: str,
+        targets: Sequence[str] = (),
+        generate_config_out: str | None = None,
+    ) -> Step:
         args = [
             "plan",
             "-input=false",
@@ -299,6 +337,9 @@ class CliEngine:
         ]
         if refresh_only:
             args.append("-refresh-only")
+        args += [f"-target={target}" for target in targets]
+        if generate_config_out is not None:
+            args.append(f"-generate-config-out={generate_config_out}")
         return Step(tuple(args), frozenset({0, 2}))
 
     @staticmethod
@@ -384,3 +425,81 @@ class CliEngine:
         args = ["apply", "-input=false", "-no-color", f"-lock-timeout={call.lock_timeout}"]
         args += [str(plan_file)] if plan_file is not None else ["-auto-approve"]
         return self._record("apply", self._checked(call, args))
+
+    # -- acting: saved plans, applying them, pushing a state ----------------------
+    def plan_saved(
+        self,
+        call: StackCall,
+        plan_file: Path,
+        *,
+        targets: Sequence[str] = (),
+        refresh_only: bool = False,
+        generate_config_out: str | None = None,
+    ) -> SavedPlan:
+        """plan -out=PLAN_FILE [-target=ADDR...] [-refresh-only] [-generate-config-out=FILE]
+        then show -json of it, as one sequence (embedded: one worker process).
+
+        ``plan_file`` must be absolute (a private directory the caller made); it is
+        kept for :meth:`apply_plan` and deleted here when planning failed.
+
+        ``generate_config_out`` is a file name relative to the working directory that
+        must not exist yet (Terraform refuses to overwrite one); Terraform writes it
+        for the ``import {}`` blocks without configuration (each resource's text is
+        also the plan JSON's ``change.generated_config``), even when the plan then
+        fails, and it is left for the caller either way. Such a plan is for reading
+        only, so its file is deleted before this returns: Terraform 1.15 (and
+        OpenTofu 1.6) cannot apply it ("Resource node has no configuration
+        attached": the plan's configuration snapshot predates the generated file),
+        and the failed apply still records the imports in the state. Plan again
+        with the (cleaned) generated file in place, then apply that plan.
+        """
+        if not plan_file.is_absolute():
+            raise ExecutionError(
+                f"{call.stack}: the saved plan file must be an absolute path, not {plan_file}"
+            )
+        if generate_config_out is not None:
+            generated = call.workdir / generate_config_out
+            if generated.exists() or generated.is_symlink():
+                raise ExecutionError(
+                    f"{call.stack}: {generated} already exists and Terraform will not "
+                    "overwrite it with -generate-config-out: remove it or name another file"
+                )
+        steps = [
+            self._plan_step(
+                call,
+                refresh_only=refresh_only,
+                plan_file=str(plan_file),
+                targets=targets,
+                generate_config_out=generate_config_out,
+            ),
+            self._show_step(plan_file),
+        ]
+        try:
+            plan_result, show_result = self._steps(call, steps)
+            plan_json = self._plan_json(call, show_result)
+        except BaseException:
+            plan_file.unlink(missing_ok=True)
+            raise
+        if generate_config_out is not None:
+            plan_file.unlink(missing_ok=True)
+        return SavedPlan(
+            plan_file=plan_file,
+            outcome=PlanOutcome.from_exit_code(plan_result.returncode),
+            plan_json=plan_json,
+            record=self._record("plan", plan_result),
+        )
+
+    def apply_plan(self, call: StackCall, plan_file: Path) -> CallRecord:
+        """apply PLAN_FILE: exactly the saved plan (Terraform refuses it when the state
+        changed since it was made: "Saved plan is stale"). The caller deletes the file."""
+        return self.apply(call, plan_file)
+
+    def state_push(self, call: StackCall, state_file: Path) -> CallRecord:
+        """state push STATE_FILE, never with -force: Terraform refuses a state of
+        another lineage, or a serial lower than the recorded one (the caller bumps
+        the serial of a state it restores and keeps its lineage)."""
+        args = ["state", "push", f"-lock-timeout={call.lock_timeout}", str(state_file)]
+        result = self._run(call, args)
+        if result.returncode != 0:
+            raise self._failure(call, "state push", result)
+        return self._record("state push", result)
