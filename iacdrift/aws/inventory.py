@@ -104,3 +104,52 @@ def read_state_object(
     """The raw state object of a stack (read-only); None when it does not exist yet."""
     found = read_current(bucket, key, credentials, target)
     return found.body if found is not None else None
+
+
+def _bucket_tags(clients: Callable[[str], Any], resource_id: str) -> dict[str, str]:
+    try:
+        response = clients("s3").get_bucket_tagging(Bucket=resource_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchTagSet":
+            return {}
+        raise
+    return {t["Key"]: t["Value"] for t in response.get("TagSet", [])}
+
+
+def _group_tags(clients: Callable[[str], Any], resource_id: str) -> dict[str, str]:
+    groups = clients("ec2").describe_security_groups(GroupIds=[resource_id])["SecurityGroups"]
+    return {t["Key"]: t["Value"] for g in groups for t in g.get("Tags", [])}
+
+
+def _role_tags(clients: Callable[[str], Any], resource_id: str) -> dict[str, str]:
+    tags = clients("iam").list_role_tags(RoleName=resource_id).get("Tags", [])
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+TAG_READERS: dict[str, Callable[[Callable[[str], Any], str], dict[str, str]]] = {
+    "aws_s3_bucket": _bucket_tags,
+    "aws_security_group": _group_tags,
+    "aws_iam_role": _role_tags,
+}
+
+
+def live_tags(
+    resource_type: str, resource_id: str, credentials: AwsCredentials, target: Target
+) -> dict[str, str] | None:
+    """The tags of one live resource, read-only; None for a type whose tags are not read."""
+    reader = TAG_READERS.get(resource_type)
+    if reader is None:
+        return None
+    cache: dict[str, Any] = {}
+
+    def clients(service: str) -> Any:
+        if service not in cache:
+            cache[service] = client(service, credentials, target)
+        return cache[service]
+
+    try:
+        return reader(clients, resource_id)
+    except (BotoCoreError, ClientError) as exc:
+        raise describe_cloud_error(
+            exc, f"reading the tags of {resource_type} {resource_id}", target
+        ) from exc

@@ -11,8 +11,11 @@ from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.repair import NO_RECEIVER, RepairPlanRequest, plan_repair
+from iacdrift.flows.repair_apply import RepairApplyRequest, apply_repair
 from iacdrift.flows.workbench import EngineOptions
+from iacdrift.report.common import render_json
 from iacdrift.report.repair import (
+    render_apply_text,
     render_estate_order,
     render_markdown,
     render_plans_json,
@@ -155,3 +158,97 @@ def plan_command(
             f"{len(outcome.unassigned)} unmanaged objects with no receiving stack"
         )
     return outcome.exit_code()
+
+
+@repair_group.command("apply")
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--yes",
+    is_flag=True,
+    help="Carry the plan out. Without it: a dry run that plans each step and shows what "
+    "it would change and what would be refused.",
+)
+@click.option(
+    "--write-code",
+    is_flag=True,
+    help="Copy the plan's code (blocks, generated configuration, code patches) into the "
+    "stack directory before applying, as a PR would add it. Without it, steps that need "
+    "new code are skipped as 'needs a code change (PR)'.",
+)
+@click.option(
+    "--max-objects",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Refuse when more objects than this would change (default: the AutoHealPolicy's "
+    "maxObjectsPerReconcile for the stack, else 25).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a RepairApplyReport (schemas/repair-apply-report.schema.json).",
+)
+@config_option
+@registry_option
+@tf_binary_option
+@tofu_binary_option
+@tf_log_option
+@policies_option
+def apply_command(
+    plan_path: Path,
+    yes: bool,
+    write_code: bool,
+    max_objects: int | None,
+    output_format: str,
+    config_path: Path | None,
+    registry_dir: Path | None,
+    tf_binary: str | None,
+    tofu_binary: str | None,
+    tf_log: str | None,
+    policies_dir: Path | None,
+) -> ExitCode:
+    """Carry out a reviewed repair plan (PLAN: a <stack>.repair.json of `repair plan --out`).
+
+    Refused when the plan is stale (the stack's files, or the state's lineage or
+    serial, changed since planning) or edited. Each step is planned again in a
+    private scratch copy, targeted at its own addresses, and refused if it would
+    touch any other; the saved plan file never leaves that copy. With --yes, under
+    the stack's orchestrator lease (operation repair) and Terraform's own lock
+    (never force-unlocked): the state's version is recorded, the steps run batch by
+    batch and stop at the first failure, each writes a change record (type apply)
+    with its outcome, and a fresh check verifies the repair. When verification
+    fails, state-only steps (moves, removals, imports, refreshes) are rolled back to
+    the recorded version and the report says what could not be undone.
+
+    \b
+    Examples:
+      iacdrift repair plan prod-network --out repair/
+      iacdrift repair apply repair/prod-network.repair.json          # dry run
+      iacdrift repair apply repair/prod-network.repair.json --yes
+      iacdrift repair apply repair/staging-app.repair.json --yes --write-code
+
+    \b
+    Exit codes: 0 repaired and verified (or nothing to do), 2 dry run with steps
+    to carry out, 1 refused or failed (the reason is printed).
+    """
+    report = apply_repair(
+        RepairApplyRequest(
+            plan_path=plan_path,
+            yes=yes,
+            write_code=write_code,
+            max_objects=max_objects,
+            config_path=config_path,
+            registry_dir=registry_dir,
+            engine=EngineOptions(tf_binary, tofu_binary, tf_log),
+            policies_dir=policies_dir,
+        )
+    )
+    if output_format == "json":
+        click.echo(render_json(report), nl=False)
+    else:
+        click.echo(render_apply_text(report), nl=False)
+    if report.reason and report.exitCode == ExitCode.FAILED:
+        click.echo(f"error: {report.reason}", err=True)
+    return ExitCode(report.exitCode)

@@ -32,7 +32,13 @@ from iacdrift.models.notification import NotificationReport
 from iacdrift.models.run import RunSelection, SkippedStack
 from iacdrift.report.common import literal, render_json
 from iacdrift.report.notification import run_notification_lines
-from iacdrift.report.run import progress_line, render_run_markdown, render_run_table, run_summary
+from iacdrift.report.run import (
+    heal_lines,
+    progress_line,
+    render_run_markdown,
+    render_run_table,
+    run_summary,
+)
 
 
 @contextmanager
@@ -103,6 +109,15 @@ def _progress() -> Iterator[ProgressCallback]:
     "persisting drift is not sent again; see `iacdrift route --help`).",
 )
 @click.option(
+    "--auto-heal",
+    is_flag=True,
+    help="Revert, without a person, the drift an AutoHealPolicy allows (autoHealAllowed) "
+    "on stacks whose registry entry says policies.autoHeal: true: after a healthy check, "
+    "within maxObjectsPerReconcile, rate-limited, behind the circuit breaker; never an "
+    "incident, never iam, network, secrets or database; each heal verified by a fresh "
+    "check and listed with it.",
+)
+@click.option(
     "--notification-log",
     "notification_log",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -126,6 +141,7 @@ def run_command(
     wait_for_lease: timedelta | None,
     policies_dir: Path | None,
     notify: bool,
+    auto_heal: bool,
     notification_log: Path | None,
 ) -> ExitCode:
     """Check every due registered stack, each with its own identity, in parallel.
@@ -149,6 +165,7 @@ def run_command(
       iacdrift run --all --max-parallel 4 --out out/
       iacdrift run --stack prod-network --format json
       iacdrift run --all --wait-for-lease 15m   # CI: another run may hold leases
+      iacdrift run --all --auto-heal       # revert what AutoHealPolicy allows
 
     \b
     Exit codes: 0 all clean, 2 drift found, 1 any stack unchecked (ERROR/LOCKED,
@@ -173,6 +190,7 @@ def run_command(
         notify=notify,
         notification_log=notification_log,
         wait_for_lease=wait_for_lease,
+        auto_heal=auto_heal,
     )
     json_out = output_format == "json"
 
@@ -192,6 +210,8 @@ def run_command(
         click.echo(render_run_markdown(report), nl=False)
     else:
         render_run_table(report, wide_console())
+        for line in heal_lines(report):
+            click.echo(line)
         click.echo(run_summary(report))
     if outcome.written:
         first, *rest = outcome.written

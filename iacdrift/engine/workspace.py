@@ -131,6 +131,12 @@ def stack_files(stack_dir: Path) -> dict[str, bytes]:
     }
 
 
+def stack_anchor(stack_dir: Path) -> Path:
+    """The common parent of a stack and its local modules: what the paths of
+    :func:`stack_files` are relative to."""
+    return _layout(stack_dir.resolve())[0]
+
+
 def private_dir(parent: Path | None, prefix: str) -> Path:
     """A fresh directory only we can read (mode 0700)."""
     if parent is not None:

@@ -11,10 +11,13 @@ needs and writes its results:
    repaired. A stack whose check did not answer (ERROR, LOCKED, STALE) is not planned:
    its findings are unknown.
 2. Unmanaged (estate) findings go to the ``--into`` stack, which must be among the
-   stacks planned: naming the receiving stack is the decision INVESTIGATE waited for,
-   so an INVESTIGATE there becomes an IMPORT (:func:`receive`; other actions, such as
-   an incident, stay). Without ``--into`` they stay as classified, listed apart,
-   saying :data:`NO_RECEIVER`.
+   stacks planned; without ``--into``, to the planned stack their tags name
+   (``iacdrift:stack``, else a unique ``owner``:
+   :func:`iacdrift.core.reconcile.receive.receiving_stack`, tags read with the
+   inventory identity). Naming the receiving stack is the decision INVESTIGATE waited
+   for, so an INVESTIGATE there becomes an IMPORT (:func:`receive`; other actions,
+   such as an incident, stay). The rest stay as classified, listed apart, saying
+   :data:`NO_RECEIVER`.
 3. The binding: the stack's files as a working copy gets them
    (:func:`iacdrift.engine.workspace.stack_files`), the state's lineage and serial
    the findings were judged against (the check result's).
@@ -24,6 +27,13 @@ needs and writes its results:
    warning. A state whose lineage or serial moved since the findings: a warning.
 5. Across stacks: a stack that reads another's state (``terraform_remote_state``)
    runs after it; a cycle is a DependencyCycleError.
+6. UPDATE_CODE: the patch is made from the stack's files
+   (:func:`iacdrift.core.reconcile.patch.patch_code`); when there is one it becomes
+   the step's artifact (a ``code-patch``: what ``repair apply --write-code`` applies),
+   else the step says why and keeps the accepted values. Either way ``--out`` gets the
+   patch (``<stack>.<step>.patch``) and the reconciliation PR body
+   (``<stack>.<step>.pr.md``: findings, who, why runtime is accepted, the change
+   records, the expected plan after merge, rollback, reviewers = the stack's owner).
 """
 
 from __future__ import annotations
@@ -32,22 +42,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iacdrift.aws.inventory import live_tags
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile import hcl
+from iacdrift.core.reconcile.patch import CodePatch, patch_code
 from iacdrift.core.reconcile.plan import (
     cross_stack_edges,
     estate_batches,
     files_digest,
+    plan_content_id,
     plan_repairs,
 )
+from iacdrift.core.reconcile.receive import receiving_stack
 from iacdrift.core.terraform_json import state_dependencies
-from iacdrift.engine.workspace import stack_files
+from iacdrift.engine.workspace import stack_anchor, stack_files
 from iacdrift.errors import ExitCode, IacdriftError, InputError
 from iacdrift.flows.check import CheckOptions, check, classifier_for, read_registered_state
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
+from iacdrift.loaders.changes import load_change_records
+from iacdrift.loaders.hcl_outline import outline
 from iacdrift.loaders.registry import Project, display_path, load_project
 from iacdrift.loaders.reports import read_report
 from iacdrift.loaders.stack_hcl import remote_state_reads
+from iacdrift.models.context import ChangeRecord
 from iacdrift.models.finding import (
     ANSWERED,
     QUIET_CLASSES,
@@ -56,10 +73,11 @@ from iacdrift.models.finding import (
     Finding,
     StackResult,
 )
-from iacdrift.models.repair import ArtifactKind, RepairPlan
+from iacdrift.models.repair import Artifact, ArtifactKind, RepairPlan, StepStatus
 from iacdrift.models.run import RunReport
 from iacdrift.report.common import render_json
 from iacdrift.report.repair import render_dot, render_markdown, render_unassigned
+from iacdrift.report.repair_pr import render_pr_body
 
 NO_RECEIVER = "no receiving stack: pass --into STACK"
 BLOCK_KINDS = frozenset(
@@ -93,8 +111,19 @@ class Unplanned:
 
 
 @dataclass(frozen=True)
+class CodeChange:
+    """An UPDATE_CODE step's patch (or why there is none) and its PR body."""
+
+    stack: str
+    step_id: str
+    patch: CodePatch
+    pr_body: str
+
+
+@dataclass(frozen=True)
 class RepairPlanOutcome:
     plans: tuple[RepairPlan, ...]
+    code_changes: tuple[CodeChange, ...] = ()
     unassigned: tuple[Finding, ...] = ()  # unmanaged, no receiving stack: INVESTIGATE
     unplanned: tuple[Unplanned, ...] = ()
     order: tuple[tuple[str, ...], ...] = ()  # batches of every plan's steps together
@@ -116,21 +145,54 @@ def to_repair(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.driftClass not in QUIET_CLASSES and not f.suppressed]
 
 
-def receive(findings: Iterable[Finding], stack: str) -> list[Finding]:
-    """Unmanaged findings assigned to ``stack`` by ``--into`` (rule 2): INVESTIGATE
+def receive(findings: Iterable[Finding], stack: str, why: str | None = None) -> list[Finding]:
+    """Unmanaged findings assigned to ``stack`` (rule 2: ``--into``, or ``why``, the
+    tag rule of :func:`iacdrift.core.reconcile.receive.receiving_stack`): INVESTIGATE
     becomes IMPORT, saying so in the reason; the finding's stack stays null (the
     planner then imports it under ``<type>.<id as a name>``)."""
+    because = why or f"--into {stack}"
     received: list[Finding] = []
     for finding in findings:
         if finding.recommendedAction is Action.INVESTIGATE:
             finding = finding.model_copy(
                 update={
                     "recommendedAction": Action.IMPORT,
-                    "reason": f"{finding.reason}; --into {stack}: imported into it",
+                    "reason": f"{finding.reason}; {because}: imported into {stack}",
                 }
             )
         received.append(finding)
     return received
+
+
+def assign_by_tags(
+    bench: Workbench | None,
+    estate: Sequence[Finding],
+    refs: Mapping[str, StackRef],
+    warnings: list[str],
+) -> tuple[dict[str, list[Finding]], list[Finding]]:
+    """Rule 2 without ``--into``: each unmanaged object whose tags name a planned stack
+    (:func:`receiving_stack`) goes to it; the rest stay unassigned."""
+    owners = {name: ref.unit.spec.owner if ref.unit else None for name, ref in refs.items()}
+    assigned: dict[str, list[Finding]] = {}
+    unassigned: list[Finding] = []
+    for finding in estate:
+        tags = None
+        if bench is not None and finding.resourceId:
+            try:
+                tags = live_tags(
+                    finding.resourceType,
+                    finding.resourceId,
+                    bench.inventory_credentials(),
+                    bench.target,
+                )
+            except IacdriftError as exc:
+                warnings.append(f"{finding.resourceRef}: tags not read ({exc.message})")
+        stack, why = receiving_stack(tags or {}, owners)
+        if stack is None:
+            unassigned.append(finding)
+        else:
+            assigned.setdefault(stack, []).extend(receive([finding], stack, why))
+    return assigned, unassigned
 
 
 def repair_blocks(plan: RepairPlan) -> str | None:
@@ -282,7 +344,14 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
             _refuse_stack_dirs(path, stack_dirs, what)
 
     estate = to_repair(report.estateFindings)
+    left: list[Finding] = []
+    if request.into is not None:
+        assigned = {request.into: receive(estate, request.into)}
+    else:
+        assigned, left = assign_by_tags(bench, estate, refs, warnings)
     plans: list[RepairPlan] = []
+    code_changes: list[CodeChange] = []
+    change_records = records(project)
     for result in selected:
         ref = refs.get(result.stack)
         if ref is None:
@@ -291,25 +360,24 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
             why = result.reason or "no reason recorded"
             unplanned.append(Unplanned(result.stack, f"{result.status}: {why}"))
             continue
-        findings = to_repair(result.findings)
-        if request.into == result.stack:
-            findings += receive(estate, result.stack)
+        findings = to_repair(result.findings) + assigned.get(result.stack, [])
         facts = _state_facts(bench, ref, result)
         if facts.warning is not None:
             warnings.append(facts.warning)
-        plans.append(
-            plan_repairs(
-                result.stack,
-                findings,
-                files_digest=files_digest(stack_files(ref.directory)),
-                state_lineage=result.stateLineage,
-                state_serial=result.stateSerial,
-                dependencies=facts.dependencies,
-                today=now.date(),
-            )
+        plan = plan_repairs(
+            result.stack,
+            findings,
+            files_digest=files_digest(stack_files(ref.directory)),
+            state_lineage=result.stateLineage,
+            state_serial=result.stateSerial,
+            dependencies=facts.dependencies,
+            today=now.date(),
         )
+        plan, changes = with_code_patches(plan, findings, ref, change_records)
+        plans.append(plan)
+        code_changes.extend(changes)
     plans.sort(key=lambda p: p.stack)
-    unassigned = tuple(sorted(estate, key=lambda f: f.findingId)) if request.into is None else ()
+    unassigned = tuple(sorted(left, key=lambda f: f.findingId))
 
     states = {(s.unit.spec.state.bucket, s.unit.spec.state.key): s.name for s in project.stacks}
     planned_dirs = {p.stack: refs[p.stack].directory for p in plans}
@@ -321,13 +389,14 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
 
     written: list[Path] = []
     if request.out_dir is not None:
-        written += _write_out(request.out_dir, plans, unassigned)
+        written += _write_out(request.out_dir, plans, unassigned, code_changes)
     if request.graph_file is not None:
         request.graph_file.parent.mkdir(parents=True, exist_ok=True)
         request.graph_file.write_text(render_dot(plans, edges), encoding="utf-8")
         written.append(request.graph_file)
     return RepairPlanOutcome(
         plans=tuple(plans),
+        code_changes=tuple(code_changes),
         unassigned=unassigned,
         unplanned=tuple(sorted(unplanned, key=lambda u: u.stack)),
         order=tuple(tuple(batch) for batch in order),
@@ -338,10 +407,14 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
 
 
 def _write_out(
-    out_dir: Path, plans: Sequence[RepairPlan], unassigned: Sequence[Finding]
+    out_dir: Path,
+    plans: Sequence[RepairPlan],
+    unassigned: Sequence[Finding],
+    code_changes: Sequence[CodeChange] = (),
 ) -> list[Path]:
     """Per stack ``<stack>.repair.json``, ``<stack>.repair.md`` and, when the plan has
-    blocks, ``<stack>.iacdrift_repair.tf``; the unassigned objects' list."""
+    blocks, ``<stack>.iacdrift_repair.tf``; per UPDATE_CODE step its patch and PR body
+    (rule 6); the unassigned objects' list."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     for plan in plans:
@@ -350,6 +423,10 @@ def _write_out(
         blocks = repair_blocks(plan)
         if blocks is not None:
             files[f"{plan.stack}.iacdrift_repair.tf"] = blocks
+    for change in code_changes:
+        if not change.patch.refused:
+            files[f"{change.stack}.{change.step_id}.patch"] = change.patch.diff
+        files[f"{change.stack}.{change.step_id}.pr.md"] = change.pr_body
     if unassigned:
         files[UNASSIGNED_FILE] = render_unassigned(unassigned, NO_RECEIVER)
     written: list[Path] = []
@@ -358,3 +435,75 @@ def _write_out(
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def records(project: Project) -> list[ChangeRecord]:
+    """The project's change records (for PR bodies); none when not configured."""
+    context = project.settings.context
+    if context is None or not context.changeRecords:
+        return []
+    return load_change_records(Path(context.changeRecords), cwd=project.root, missing_ok=True)
+
+
+def with_code_patches(
+    plan: RepairPlan,
+    findings: Sequence[Finding],
+    ref: StackRef,
+    change_records: Sequence[ChangeRecord],
+) -> tuple[RepairPlan, list[CodeChange]]:
+    """Rule 6: each UPDATE_CODE step's patch as its artifact (the planId follows the
+    new content), and its PR body."""
+    steps = [s for s in plan.steps if s.action is Action.UPDATE_CODE]
+    if not steps:
+        return plan, []
+    anchor = stack_anchor(ref.directory)
+    root = ref.directory.resolve().relative_to(anchor).as_posix()
+    files = {
+        path: data.decode("utf-8", errors="replace")
+        for path, data in stack_files(ref.directory).items()
+    }
+    shared = [p for p in files if p.startswith(f"{root}/") and (anchor / p).is_symlink()]
+    shape = outline(files)
+    by_id = {f.findingId: f for f in findings}
+    owner = ref.unit.spec.owner if ref.unit is not None else None
+    patches: dict[str, CodePatch] = {}
+    replaced = []
+    for step in plan.steps:
+        if step.action is not Action.UPDATE_CODE:
+            replaced.append(step)
+            continue
+        mine = [by_id[i] for i in step.findingIds if i in by_id]
+        fields = [field for f in mine for field in f.changedFields]
+        patch = patch_code(
+            files, shape, root=root, address=step.addresses[0], fields=fields, shared_files=shared
+        )
+        patches[step.id] = patch
+        if patch.refused:
+            why = f"no patch could be made ({patch.why}); write the change by hand as a PR"
+            replaced.append(step.model_copy(update={"why": why}))
+        else:
+            replaced.append(
+                step.model_copy(
+                    update={
+                        "artifact": Artifact(kind=ArtifactKind.CODE_PATCH, text=patch.diff),
+                        "status": StepStatus.NEEDS_CODE_CHANGE,
+                        "why": "the stack's code must say the accepted value: merge the patch "
+                        "as a PR (its body is beside the plan), or repair apply --write-code",
+                    }
+                )
+            )
+    patched = plan.model_copy(update={"steps": replaced, "planId": ""})
+    patched = patched.model_copy(update={"planId": plan_content_id(patched)})
+    changes = []
+    for step in steps:
+        mine = [by_id[i] for i in step.findingIds if i in by_id]
+        wanted = {i for f in mine for i in f.changeRecords}
+        body = render_pr_body(
+            mine,
+            patches[step.id],
+            owner=owner,
+            records=[r for r in change_records if r.id in wanted],
+            plan_id=patched.planId,
+        )
+        changes.append(CodeChange(plan.stack, step.id, patches[step.id], body))
+    return patched, changes

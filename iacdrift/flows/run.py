@@ -28,11 +28,14 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from iacdrift import locking
 from iacdrift.aws import inventory
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core import findings as assemble
+from iacdrift.core.reconcile.heal import heal_candidates
+from iacdrift.core.reconcile.plan import files_digest, plan_repairs
 from iacdrift.core.resilience import (
     Backoff,
     CircuitBreaker,
@@ -43,7 +46,7 @@ from iacdrift.core.resilience import (
 from iacdrift.core.routing import findings_of
 from iacdrift.core.staleness import due_stacks
 from iacdrift.core.unmanaged import find_unmanaged
-from iacdrift.engine.workspace import prune_copies, slot_name
+from iacdrift.engine.workspace import prune_copies, slot_name, stack_files
 from iacdrift.errors import IacdriftError
 from iacdrift.flows.check import (
     CheckOptions,
@@ -55,6 +58,7 @@ from iacdrift.flows.classification import Classifier
 from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock_path
 from iacdrift.flows.notify import notify_run
 from iacdrift.flows.registry import require_stacks
+from iacdrift.flows.repair_apply import ApplyOptions, execute_plan
 from iacdrift.flows.saved_report import write_run_files
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import learn_from_init, prepared
@@ -62,7 +66,15 @@ from iacdrift.loaders.registry import load_project
 from iacdrift.loaders.stack_hcl import read_configuration
 from iacdrift.models.finding import Finding, StackResult, StackStatus, Timings
 from iacdrift.models.notification import NotificationReport
-from iacdrift.models.run import RunReport, RunSelection, SkippedStack, WarmUp
+from iacdrift.models.repair import RepairResult
+from iacdrift.models.run import (
+    HealOutcome,
+    HealRecord,
+    RunReport,
+    RunSelection,
+    SkippedStack,
+    WarmUp,
+)
 from iacdrift.primitives.duration import parse_duration
 from iacdrift.store.history import HistoryError, HistoryStore, default_history_path
 
@@ -107,6 +119,8 @@ class RunOptions:
     # none, e.g. a run on another machine with its own history).
     wait_for_lease: timedelta | None = None
     lease_poll_seconds: float = LEASE_POLL_SECONDS
+    # Revert what AutoHealPolicy allows, bounded (see _Run.heal).
+    auto_heal: bool = False
 
 
 def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
@@ -198,6 +212,7 @@ class _Run:
         self.skipped: list[SkippedStack] = []
         self.warmed: list[WarmUp] = []
         self.holders: dict[str, dict[str, str]] = {}
+        self.heals: list[HealRecord] = []
         self.first_held: dict[str, float] = {}
 
     def _wait_for_slot(self, endpoint: str) -> bool:
@@ -239,7 +254,7 @@ class _Run:
         try:
             lease = locking.Lease(
                 ref.name,
-                table=self._lease_table(),
+                table=self.bench.lease_table(),
                 credentials=self.bench.orchestrator_credentials(),
                 target=self.bench.target,
                 run_id=self.run_id,
@@ -252,9 +267,15 @@ class _Run:
                         answer = self._recorded_answer(ref, holders)
                         if answer is not None:
                             return answer
+                        previous = self.history.last_result(ref.name)
                         result = self._check_leased(ref, lock_file)
                         # Before the lease is released: a run waiting for it finds this.
                         self.history.record_result(self.run_id, result)
+                        if self.options.auto_heal:
+                            heal = self.heal(ref, result, previous, lease, lock_file)
+                            if heal is not None:
+                                with self.guard:
+                                    self.heals.append(heal)
                         return result
                 except locking.LeaseHeldError as exc:
                     now = time.monotonic()
@@ -314,6 +335,103 @@ class _Run:
         assert result is not None  # backoff.attempts >= 1
         return result
 
+    def heal(
+        self,
+        ref: StackRef,
+        result: StackResult,
+        previous: StackResult | None,
+        lease: locking.Lease,
+        lock_file: str | None,
+    ) -> HealRecord | None:
+        """Bounded auto-heal of one checked stack, under the run's lease: the candidates
+        and preconditions of :func:`heal_candidates`, the run's rate limit and circuit
+        breaker, then ``repair apply``'s machinery as an unattended caller (no incident
+        revert, object cap, targeted-plan bounds, change records, verification,
+        rollback). None when there is nothing to heal."""
+        classifier = self.options.classifier
+        spec = ref.unit.spec if ref.unit is not None else None
+        policies = (
+            [
+                p
+                for p in classifier.policies.auto_heal_policies
+                if any(
+                    p.applies_to(
+                        resource_type=t,
+                        risk_tier=spec.riskTier.value,
+                        environment=spec.environment,
+                    )
+                    for t in p.appliesTo.resourceTypes
+                )
+            ]
+            if classifier is not None and spec is not None
+            else []
+        )
+        decision = heal_candidates(
+            result,
+            previous,
+            enabled=spec is not None and spec.policies.autoHeal,
+            require_healthy=not policies or any(p.requireHealthyBeforeHeal for p in policies),
+        )
+        if not decision.findings:
+            return None
+        ids = sorted(f.findingId for f in decision.findings)
+        addresses = sorted({f.resourceRef for f in decision.findings})
+
+        def record(outcome: HealOutcome, reason: str | None, **extra: Any) -> HealRecord:
+            return HealRecord(
+                stack=ref.name,
+                findingIds=ids,
+                addresses=addresses,
+                outcome=outcome,
+                reason=reason,
+                **extra,
+            )
+
+        if decision.skip is not None:
+            return record(HealOutcome.SKIPPED, decision.skip)
+        endpoint = endpoint_of(self.bench)
+        if not self._wait_for_slot(endpoint):
+            return record(
+                HealOutcome.SKIPPED, f"the circuit for {endpoint} is open; healed next time"
+            )
+        try:
+            plan = plan_repairs(
+                ref.name,
+                decision.findings,
+                files_digest=files_digest(stack_files(ref.directory)),
+                state_lineage=result.stateLineage,
+                state_serial=result.stateSerial,
+                today=self.options.clock().date(),
+            )
+            done = execute_plan(
+                self.bench,
+                ref,
+                plan,
+                ApplyOptions(
+                    yes=True,
+                    person=False,
+                    clock=self.options.clock,
+                    classifier=classifier,
+                    lease=lease,
+                    lock_file=lock_file,
+                ),
+            )
+        except IacdriftError as exc:
+            return record(HealOutcome.FAILED, exc.message)
+        outcome = {
+            RepairResult.REPAIRED: HealOutcome.HEALED,
+            RepairResult.REFUSED: HealOutcome.REFUSED,
+            RepairResult.NOTHING_TO_DO: HealOutcome.SKIPPED,
+            RepairResult.ROLLED_BACK: HealOutcome.ROLLED_BACK,
+        }.get(done.result, HealOutcome.FAILED)
+        return record(
+            outcome,
+            done.reason,
+            planId=plan.planId,
+            changeRecords=[s.changeRecord for s in done.steps if s.changeRecord],
+            verification=done.verification,
+        )
+
     def _recorded_answer(self, ref: StackRef, holders: dict[str, str]) -> SkippedStack | None:
         """The result one of the lease holders met recorded for this stack."""
         for run_id, holder in list(holders.items()):
@@ -364,17 +482,6 @@ class _Run:
             reason=reason,
             checkedAt=self.options.clock(),
             timings=Timings(),
-        )
-
-    def _lease_table(self) -> str:
-        table = self.bench.project.settings.leaseTable
-        if table:
-            return table
-        if self.bench.sandbox is not None:
-            return str(self.bench.sandbox.lockTable)
-        raise IacdriftError(
-            "no lease table: set leaseTable in iacdrift.yaml (a DynamoDB table with "
-            "hash key LockID, e.g. your Terraform lock table)"
         )
 
     def execute(self, refs: Sequence[StackRef]) -> list[StackResult]:
@@ -511,6 +618,7 @@ def run(
         policyVersion=classifier.policies.version,
         expiredRules=classifier.expired_rules(started),
         warmUp=runner.warmed,
+        heals=sorted(runner.heals, key=lambda h: h.stack),
     )
     history.record_findings(run_id, findings_of(report))
     history.record_run_end(run_id, finished, report.exit_code())
@@ -572,6 +680,8 @@ class RunRequest:
     notification_log: Path | None = None
     # Wait this long for stacks whose lease another iacdrift holds (RunOptions).
     wait_for_lease: timedelta | None = None
+    # Bounded auto-heal (RunOptions.auto_heal).
+    auto_heal: bool = False
 
 
 @dataclass(frozen=True)
@@ -607,6 +717,7 @@ def execute_run(
         separate_refresh_only=request.separate_refresh_only,
         policies_dir=request.policies_dir,
         wait_for_lease=request.wait_for_lease,
+        auto_heal=request.auto_heal,
     )
     history_file = request.history_file or default_history_path(project.root)
     with HistoryStore(history_file) as history, display() as progress:

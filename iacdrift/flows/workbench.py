@@ -22,7 +22,7 @@ from iacdrift.engine.terraform_log import LEVELS, TerraformLog
 from iacdrift.engine.workspace import (
     write_cli_config,
 )
-from iacdrift.errors import InputError, SandboxError, UnknownStackError
+from iacdrift.errors import IacdriftError, InputError, SandboxError, UnknownStackError
 from iacdrift.loaders.registry import SETTINGS_FILE, Project, RegisteredStack, display_path
 from iacdrift.models.registry import CloudTarget, DriftManagedUnit, StackType, TokenSourceKind
 from iacdrift.primitives.duration import parse_duration
@@ -255,6 +255,18 @@ class Workbench:
             ):
                 config[flag] = "true"
         return config
+
+    def lease_table(self) -> str:
+        """The DynamoDB table of the orchestrator leases (locking.Lease)."""
+        table = self.project.settings.leaseTable
+        if table:
+            return table
+        if self.sandbox is not None:
+            return str(self.sandbox.lockTable)
+        raise IacdriftError(
+            "no lease table: set leaseTable in iacdrift.yaml (a DynamoDB table with "
+            "hash key LockID, e.g. your Terraform lock table)"
+        )
 
     def call(
         self,

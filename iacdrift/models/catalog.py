@@ -28,7 +28,7 @@ from iacdrift.models.policy import (
     Route,
 )
 from iacdrift.models.registry import DriftManagedUnit, Settings
-from iacdrift.models.repair import RepairPlan
+from iacdrift.models.repair import RepairApplyReport, RepairPlan
 from iacdrift.models.run import RunReport, StatusReport
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
@@ -54,6 +54,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "webhook-payload.schema.json": WebhookPayload,
     "notification-report.schema.json": NotificationReport,
     "repair-plan.schema.json": RepairPlan,
+    "repair-apply-report.schema.json": RepairApplyReport,
 }
 
 # Files we read are validated as input; records we emit are described as output

@@ -14,6 +14,7 @@ no action (``kind: verify``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -52,6 +53,7 @@ class ArtifactKind(StrEnum):
     REFRESH_ONLY_APPLY = "refresh-only-apply"  # apply -refresh-only, targeted
     APPLY = "apply"  # a normal saved-plan apply of the stack
     ACCEPTED_VALUES = "accepted-values"  # the runtime values the code must say
+    CODE_PATCH = "code-patch"  # a unified diff making the code say them
     IGNORE_RULE = "ignore-rule"  # a draft IgnoreRule document (YAML)
     VERIFY_CHECK = "verify-check"  # the verification check after the last mutation
 
@@ -60,7 +62,8 @@ class Artifact(_Record):
     kind: ArtifactKind
     text: str = Field(
         description="The exact artifact: HCL block text, the -target arguments one per "
-        "line, the accepted values as `pointer = JSON value` lines, or an IgnoreRule "
+        "line, the accepted values as `pointer = JSON value` lines, a unified diff of the "
+        "stack's files (paths relative to the stack's parent directory), or an IgnoreRule "
         "document. Sensitive values appear only as their fingerprint markers."
     )
 
@@ -135,3 +138,88 @@ class RepairPlan(_Record):
         default_factory=list,
         description="Step ids per batch, in order; the steps of one batch are independent.",
     )
+
+
+# --- repair apply ----------------------------------------------------------------------
+
+
+class StepOutcome(StrEnum):
+    """What `repair apply` did with one step."""
+
+    PLANNED = "planned"  # dry run: would be carried out; its expected plan is shown
+    DONE = "done"  # carried out
+    SKIPPED = "skipped"  # not carried out: a person, a code change (PR) or a draft
+    REFUSED = "refused"  # would touch more than its addresses, or refused by the plan
+    FAILED = "failed"  # Terraform failed; later steps are not run
+    NOT_RUN = "not-run"  # an earlier step failed or was refused
+    ROLLED_BACK = "rolled-back"  # done, then undone after a failed verification
+
+
+class RepairResult(StrEnum):
+    REPAIRED = "repaired"  # every step carried out was verified
+    DRY_RUN = "dry-run"  # nothing changed (no --yes)
+    NOTHING_TO_DO = "nothing-to-do"  # no step can be carried out
+    REFUSED = "refused"  # refused before the first mutation (stale plan, cap, bounds)
+    FAILED = "failed"  # a step failed; what ran is said per step
+    ROLLED_BACK = "rolled-back"  # verification failed; state-only steps undone
+
+
+class StepRecord(_Record):
+    stepId: str
+    action: Action | None
+    addresses: list[str] = Field(default_factory=list)
+    outcome: StepOutcome
+    detail: str | None = Field(default=None, description="Why, or what happened.")
+    expectedPlan: list[str] = Field(
+        default_factory=list,
+        description="The step's saved plan, redacted: `address: actions` per resource it "
+        "changes (the plan file itself never leaves the private scratch directory).",
+    )
+    changeRecord: str | None = Field(
+        default=None, description="Id of the change record (type apply) written for it."
+    )
+    seconds: float | None = None
+
+
+class Verification(_Record):
+    """The fresh check after the last mutation."""
+
+    status: str = Field(description="The stack's status in the verification check.")
+    passed: bool
+    remaining: list[str] = Field(
+        default_factory=list, description="Repaired finding ids still found, sorted."
+    )
+    new: list[str] = Field(
+        default_factory=list,
+        description="`<address>: <drift class>` of findings that were not in the plan, sorted.",
+    )
+    reason: str | None = None
+
+
+class RepairApplyReport(_Record):
+    schemaVersion: Literal[1] = 1
+    kind: Literal["RepairApplyReport"] = "RepairApplyReport"
+    planId: str
+    stack: str
+    dryRun: bool
+    result: RepairResult
+    reason: str | None = Field(default=None, description="Why refused or failed, in one line.")
+    startedAt: datetime
+    finishedAt: datetime
+    snapshotVersionId: str | None = Field(
+        default=None,
+        description="The state object's S3 version id before the first mutation.",
+    )
+    steps: list[StepRecord] = Field(default_factory=list)
+    verification: Verification | None = None
+    rolledBack: list[str] = Field(
+        default_factory=list, description="What was undone after a failed verification."
+    )
+    notReversible: list[str] = Field(
+        default_factory=list, description="What could not be undone, and what to do about it."
+    )
+    codeWritten: list[str] = Field(
+        default_factory=list,
+        description="Files written into the stack directory (--write-code), relative to it.",
+    )
+    exitCode: int = Field(description="0 repaired and verified, 2 dry run with steps, 1 else.")

@@ -29,6 +29,7 @@ from iacdrift.models.finding import (
     drift_exit_code,
 )
 from iacdrift.models.registry import RiskTier
+from iacdrift.models.repair import Verification
 
 
 class RunSelection(StrEnum):
@@ -83,6 +84,31 @@ class WarmUp(Record):
     )
 
 
+class HealOutcome(StrEnum):
+    HEALED = "healed"  # reverted and verified
+    SKIPPED = "skipped"  # a precondition was not met (health, breaker); nothing changed
+    REFUSED = "refused"  # refused before any change (object cap, a step out of bounds)
+    FAILED = "failed"  # a step failed or the verification failed and nothing was undone
+    ROLLED_BACK = "rolled-back"  # verification failed; state-only steps undone
+
+
+class HealRecord(Record):
+    """One stack's bounded auto-heal in a run (``run --auto-heal``)."""
+
+    stack: str
+    findingIds: list[str] = Field(description="The findings healed (autoHealAllowed), sorted.")
+    addresses: list[str] = Field(default_factory=list, description="What was reverted, sorted.")
+    outcome: HealOutcome
+    reason: str | None = Field(default=None, description="Why skipped, refused or failed.")
+    planId: str | None = Field(default=None, description="The repair plan carried out.")
+    changeRecords: list[str] = Field(
+        default_factory=list, description="The change records (type apply) written."
+    )
+    verification: Verification | None = Field(
+        default=None, description="The check after the heal: it passed or the heal failed."
+    )
+
+
 class RunReport(Record):
     """What ``iacdrift run --format json`` prints and ``--out`` writes."""
 
@@ -119,6 +145,11 @@ class RunReport(Record):
     )
     expiredRules: list[ExpiredRule] = Field(
         default_factory=list, description="Ignore rules past their expiry: no longer applied."
+    )
+    heals: list[HealRecord] = Field(
+        default_factory=list,
+        description="Bounded auto-heals of this run (--auto-heal), sorted by stack; a drift "
+        "healed still counts as drift found in this run's exit code.",
     )
     warmUp: list[WarmUp] = Field(
         default_factory=list,

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 
 from iacdrift.models.finding import Finding
-from iacdrift.models.repair import RepairPlan, RepairStep, StepKind
+from iacdrift.models.repair import RepairApplyReport, RepairPlan, RepairStep, StepKind
 from iacdrift.report.common import md_block, md_code, md_lines, md_name
 
 
@@ -132,3 +132,38 @@ def render_estate_order(batches: Sequence[Sequence[str]]) -> str:
     for index, batch in enumerate(batches):
         lines.append(f"- batch {index}: " + ", ".join(md_code(step) for step in batch))
     return "\n".join([*lines, ""])
+
+
+def render_apply_text(report: RepairApplyReport) -> str:
+    """What `repair apply` prints: the result, then each step with its expected plan."""
+    mode = "dry run" if report.dryRun else "applied"
+    lines = [f"repair {report.planId} for {report.stack} ({mode}): {report.result.value}"]
+    if report.reason:
+        lines.append(f"  reason: {report.reason}")
+    if report.snapshotVersionId:
+        lines.append(f"  state snapshot: version {report.snapshotVersionId}")
+    for record in report.steps:
+        action = record.action.value if record.action else "VERIFY"
+        lines.append(f"  [{record.outcome.value}] {record.stepId} {action}")
+        for address in record.addresses:
+            lines.append(f"      address: {address}")
+        if record.detail:
+            lines.append(f"      {record.detail}")
+        if record.expectedPlan:
+            lines.append("      plan:")
+            lines.extend(f"        {line}" for line in record.expectedPlan)
+        if record.changeRecord:
+            lines.append(f"      change record: {record.changeRecord}")
+    if report.codeWritten:
+        lines.append("  code written into the stack directory:")
+        lines.extend(f"    {name}" for name in report.codeWritten)
+    if report.verification is not None:
+        verdict = "passed" if report.verification.passed else "FAILED"
+        lines.append(f"  verification: {verdict} ({report.verification.status})")
+        if report.verification.reason:
+            lines.append(f"    {report.verification.reason}")
+    for item in report.rolledBack:
+        lines.append(f"  rolled back: {item}")
+    for item in report.notReversible:
+        lines.append(f"  NOT reversible: {item}")
+    return "\n".join(lines) + "\n"

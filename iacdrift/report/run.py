@@ -107,6 +107,10 @@ def render_run_markdown(report: RunReport) -> str:
     """run.md: the run's results, then its skipped stacks, then the summary."""
     as_check = report.as_check_report()
     lines = [f"# iacdrift run {md_code(report.runId)}", "", *md_report_body(as_check)]
+    if report.heals:
+        lines += ["## Auto-heal", ""]
+        lines += [f"- {md_code(line)}" for line in heal_lines(report)]
+        lines.append("")
     if report.skipped:
         lines += ["## Skipped stacks", ""]
         for skipped in report.skipped:
@@ -146,7 +150,24 @@ def run_summary(report: RunReport) -> str:
         checked += " (none due)"
     elif parts:
         checked += f" ({parts})"
+    healed = ""
+    if report.heals:
+        outcomes = Counter(h.outcome.value for h in report.heals)
+        healed = "auto-heal: " + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) + "; "
     return (
         f"run {report.runId}: {checked}; {len(report.estateFindings)} unmanaged; {skipped}; "
-        f"{(report.finishedAt - report.startedAt).total_seconds():.1f}s"
+        f"{healed}{(report.finishedAt - report.startedAt).total_seconds():.1f}s"
     )
+
+
+def heal_lines(report: RunReport) -> list[str]:
+    """One line per auto-heal: the stack, what, the outcome and its verification."""
+    lines = []
+    for heal in report.heals:
+        verified = ""
+        if heal.verification is not None:
+            verified = "; verified" if heal.verification.passed else "; verification FAILED"
+        why = f": {heal.reason}" if heal.reason else ""
+        what = ", ".join(heal.addresses)
+        lines.append(f"auto-heal {heal.stack} [{heal.outcome.value}] {what}{verified}{why}")
+    return lines

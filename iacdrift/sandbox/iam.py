@@ -198,6 +198,8 @@ def inventory_policy(
                     "iam:Get*",
                     "iam:List*",
                     "s3:ListAllMyBuckets",
+                    # The tags of an unmanaged bucket say which stack receives it.
+                    "s3:GetBucketTagging",
                     "secretsmanager:ListSecrets",
                     "dynamodb:ListTables",
                 ],

@@ -134,7 +134,7 @@ def test_a_receiving_stack_turns_investigate_into_import_only() -> None:
     )
     first, second = receive([looked, incident], "prod-app")
     assert first.recommendedAction is Action.IMPORT and first.stack is None
-    assert first.reason.endswith("--into prod-app: imported into it")
+    assert first.reason.endswith("--into prod-app: imported into prod-app")
     assert second == incident
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "estate_batches",
     "files_digest",
     "findings_digest",
+    "plan_content_id",
     "plan_repairs",
 ]
 
@@ -207,8 +208,14 @@ def plan_repairs(
     )
     # Rule 8.
     plan = RepairPlan(planId="", stack=stack, binding=binding, steps=steps, batches=batches)
+    return plan.model_copy(update={"planId": plan_content_id(plan)})
+
+
+def plan_content_id(plan: RepairPlan) -> str:
+    """The planId ``plan``'s content gives (rule 8): a plan whose planId differs was
+    edited after planning."""
     content = plan.model_dump(mode="json", exclude={"planId"})
-    return plan.model_copy(update={"planId": "rp-" + canonical_sha256(content)[:16]})
+    return "rp-" + canonical_sha256(content)[:16]
 
 
 def _estate_graph(plans: Sequence[RepairPlan], reads: Mapping[str, Collection[str]] | None) -> Any:

@@ -1,0 +1,83 @@
+"""What a saved plan of one repair step would do, and whether it stays in bounds.
+
+Contract of :func:`plan_changes` and :func:`out_of_bounds` (pure; the plan JSON is
+``show -json`` of the step's saved plan):
+
+1. A resource change counts when it does something: an action other than
+   ``no-op`` and ``read``, a move (``previous_address``) or an import
+   (``change.importing``). Data sources never count.
+2. Each counted change is one :class:`PlannedChange`: the address, its actions
+   (``move`` and ``import`` added for a move and an import; ``forget`` is
+   Terraform's removal from state), and the address it moved from.
+3. A step may touch only its own addresses (and, for a move, its ``from``):
+   :func:`out_of_bounds` lists every other counted address, sorted. A step whose
+   plan touches another address is refused before anything is applied, naming them.
+4. :func:`expected_plan` renders the counted changes as ``address: a, b`` lines, or
+   ``no changes``; it is what ``repair apply`` shows as the plan after a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["PlannedChange", "expected_plan", "out_of_bounds", "plan_changes"]
+
+_QUIET = {"no-op", "read"}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    address: str
+    actions: tuple[str, ...]
+    previous_address: str | None = None
+
+    def render(self) -> str:
+        moved = f" (from {self.previous_address})" if self.previous_address else ""
+        return f"{self.address}: {', '.join(self.actions)}{moved}"
+
+
+def plan_changes(plan_json: Mapping[str, Any]) -> list[PlannedChange]:
+    """The resource changes of a plan that do something (rules 1-2), sorted by address."""
+    found: list[PlannedChange] = []
+    for item in plan_json.get("resource_changes") or []:
+        if not isinstance(item, Mapping) or item.get("mode") == "data":
+            continue
+        change = item.get("change") or {}
+        actions = [a for a in change.get("actions") or [] if isinstance(a, str)]
+        previous = item.get("previous_address")
+        moved = isinstance(previous, str) and previous != item.get("address")
+        importing = bool(change.get("importing"))
+        doing = [a for a in actions if a not in _QUIET]
+        if moved:
+            doing.insert(0, "move")
+        if importing:
+            doing.insert(0, "import")
+        if doing:
+            found.append(
+                PlannedChange(
+                    address=str(item.get("address")),
+                    actions=tuple(doing),
+                    previous_address=previous if moved else None,
+                )
+            )
+    return sorted(found, key=lambda c: c.address)
+
+
+def out_of_bounds(changes: Collection[PlannedChange], allowed: Collection[str]) -> list[str]:
+    """The addresses ``changes`` touch beyond ``allowed`` (rule 3), sorted."""
+    permitted = set(allowed)
+    return sorted(
+        {c.address for c in changes if c.address not in permitted}
+        | {
+            c.previous_address
+            for c in changes
+            if c.previous_address is not None and c.previous_address not in permitted
+        }
+    )
+
+
+def expected_plan(changes: Collection[PlannedChange]) -> list[str]:
+    """One line per counted change (rule 4); ``["no changes"]`` when there is none."""
+    return [c.render() for c in sorted(changes, key=lambda c: c.address)] or ["no changes"]
