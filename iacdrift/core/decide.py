@@ -151,8 +151,11 @@ class _Class:
     pages: bool | None = None
     # Audit events that explain it beyond the subject's own (who changed a secret it reads).
     actors: tuple[AuditEvent, ...] = ()
-    # default_action is a fact, not a preference: no decision row replaces it.
+    # default_action is a fact, not a preference: no decision row replaces it; the
+    # rule id and why go into the trail when a row said otherwise.
     firm_action: bool = False
+    firm_rule: str = ""
+    firm_why: str = ""
 
 
 def _secret_delivery(why: str, writers: Sequence[AuditEvent], situation: Situation) -> _Class:
@@ -287,6 +290,10 @@ def _classify(
                 f"(destroy {old}, create {new}); add moved {{ from = {old}, to = {new} }}",
                 default_action=Action.MOVE,
                 pages=False,
+                firm_action=True,
+                firm_rule="rename",
+                firm_why="the plan destroys and creates one identity: a moved block keeps the "
+                "live object",
             )
     if situation.state_regressed and rel is not Relationship.UNMANAGED:
         trail.add(EvidenceKind.HISTORY, "state", situation.state_regressed)
@@ -298,6 +305,8 @@ def _classify(
                 f"{subject.address} was {subject.forgotten} ({situation.state_regressed})",
                 default_action=Action.IMPORT,
                 firm_action=True,
+                firm_rule="state-regression",
+                firm_why="the resource exists and an earlier version of the state recorded it",
             )
         return _Class(DriftClass.STATE_DRIFT, situation.state_regressed)
     plain_data = [c for c in subject.changed_data if not c.secret]
@@ -527,9 +536,8 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
     if decided.firm_action and decided.default_action and action is not decided.default_action:
         trail.add(
             EvidenceKind.RULE,
-            "state-regression",
-            f"{decided.default_action.value}, not {action.value}: the resource exists and an "
-            "earlier version of the state recorded it",
+            decided.firm_rule,
+            f"{decided.default_action.value}, not {action.value}: {decided.firm_why}",
         )
         action, row_allows, row_reason = decided.default_action, False, None
     if subject.relationship is Relationship.UNMANAGED and action in (

@@ -37,6 +37,8 @@ The rules, in the order the code follows them:
    first apply, as a PR would add it: ``iacdrift_repair_<plan>.tf`` (the blocks),
    ``iacdrift_generated_<plan>.tf`` (configuration generated for unmanaged objects,
    cleaned) and the UPDATE_CODE edits. Without it nothing is written there.
+   An UPDATE_CODE step, once its patch is in the stack, is a refresh-only apply of its
+   addresses: the state records the accepted value, so Git, state and cloud agree.
 9. Verification: a fresh check of the stack. None of the repaired findings may remain
    and no finding absent from the plan may appear. Otherwise the state is rolled back
    to the snapshot when a state-only step ran (lineage checked; the snapshot is pushed
@@ -141,6 +143,11 @@ def read_plan_file(path: Path) -> RepairPlan:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputError(f"{where}: cannot read the repair plan: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{where}: not text (a saved .tfplan?); pass the <stack>.repair.json that "
+            "`iacdrift repair plan --out` wrote"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{where}: not JSON ({exc.msg}, line {exc.lineno}); pass the "
@@ -296,13 +303,12 @@ def step_targets(step: RepairStep) -> tuple[list[str], bool]:
         return targets, artifact.kind is ArtifactKind.REFRESH_ONLY_APPLY
     if artifact.kind is ArtifactKind.APPLY:
         return [], False
-    if step.action is Action.MOVE:
-        # addresses holds both ends; the plan targets where the object goes.
-        destination = _moved_to(artifact.text)
-        return [hcl.render_address(destination)] if destination else [], False
-    if step.action is Action.IMPORT:
-        return [hcl.render_address(a) for a in step.addresses], False
-    return [], False
+    if artifact.kind is ArtifactKind.CODE_PATCH:
+        # The code now says the live value; a refresh-only apply records it in the state.
+        return [hcl.render_address(a) for a in step.addresses], True
+    # A move targets both ends (Terraform refuses a move whose source is excluded by
+    # targeting); an import, where the object goes; a removal, what leaves the state.
+    return [hcl.render_address(a) for a in step.addresses], False
 
 
 def _moved_to(block: str) -> str | None:
@@ -474,12 +480,12 @@ def _scratch(bench: Workbench, ref: StackRef, options: ApplyOptions) -> Iterator
 
 def _plan_one(
     scratch: Scratch, step: RepairStep, options: ApplyOptions
-) -> tuple[SavedPlan | None, StepRecord | None]:
+) -> tuple[SavedPlan | None, StepRecord | None, list[str]]:
     """Plan one step in the scratch copy (rule 5): the saved plan, or the record of a
     refusal (it touches other addresses) or a step with nothing to plan (UPDATE_CODE)."""
     artifact = step.artifact
-    if artifact is None or step.action is Action.UPDATE_CODE:
-        return None, None
+    if artifact is None:
+        return None, None, []
     if artifact.kind in BLOCK_KINDS:
         scratch.blocks.append(artifact.text)
         scratch.write_blocks()
@@ -487,18 +493,20 @@ def _plan_one(
     if step.action is Action.IMPORT and step.status is StepStatus.NEEDS_CODE_CHANGE:
         scratch.generate(step, targets)
     saved = scratch.plan(step, targets, refresh_only)
-    changes = plan_changes(saved.plan_json)
+    changes = plan_changes(saved.plan_json, refresh_only=refresh_only)
     allowed = set(step.addresses)
     others = out_of_bounds(changes, allowed)
+    lines = expected_plan(changes)
     if others:
         saved.plan_file.unlink(missing_ok=True)
-        return None, _record(
+        refusal = _record(
             step,
             StepOutcome.REFUSED,
             f"its plan would also touch {', '.join(others)}; repair those first or plan again",
-            expectedPlan=expected_plan(changes),
+            expectedPlan=lines,
         )
-    return saved, None
+        return None, refusal, lines
+    return saved, None, lines
 
 
 def _dry_run(
@@ -516,14 +524,12 @@ def _dry_run(
                     _record(step, StepOutcome.NOT_RUN, "an earlier step was refused")
                 )
                 continue
-            saved, refusal = _plan_one(scratch, step, options)
+            saved, refusal, lines = _plan_one(scratch, step, options)
             if refusal is not None:
                 progress.records.append(refusal)
                 progress.stopped = f"{plan.stack}: step {step.id}: {refusal.detail}"
                 continue
-            lines = ["the stack's code changes (see the plan's patch)"]
             if saved is not None:
-                lines = expected_plan(plan_changes(saved.plan_json))
                 saved.plan_file.unlink(missing_ok=True)
             progress.records.append(
                 _record(
@@ -653,7 +659,7 @@ def _one_step(
     started = options.clock()
     t0 = time.monotonic()
     try:
-        saved, refusal = _plan_one(scratch, step, options)
+        saved, refusal, lines = _plan_one(scratch, step, options)
     except IacdriftError as exc:
         progress.records.append(_record(step, StepOutcome.FAILED, exc.message))
         progress.stopped = f"{plan.stack}: step {step.id} could not be planned: {exc.message}"
@@ -663,13 +669,9 @@ def _one_step(
         progress.records.append(refusal)
         progress.stopped = f"{plan.stack}: step {step.id}: {refusal.detail}"
         return
-    if saved is None:  # UPDATE_CODE: the code was written (rule 8); nothing to apply
-        progress.done.append(step)
-        progress.records.append(
-            _record(step, StepOutcome.DONE, "the stack's code now says the accepted value")
-        )
+    if saved is None:
+        progress.records.append(_record(step, StepOutcome.SKIPPED, "nothing to plan"))
         return
-    lines = expected_plan(plan_changes(saved.plan_json))
     if options.write_code and step.id in scratch.generated:
         name = f"iacdrift_generated_{plan.planId.removeprefix('rp-')}.tf"
         header = (

@@ -311,6 +311,8 @@ class DriftReport:
     actor: str
     cloudtrail: str | None
     change_records: tuple[Path, ...] = ()
+    # Stack files it edited the way a commit would (resource-renamed).
+    edited: tuple[Path, ...] = ()
 
     def __str__(self) -> str:
         return self.message
@@ -423,6 +425,11 @@ def drift(
         with prepared(bench, bench.stack(stack)) as ready:
             ready.engine.apply(ready.call)
 
+    def stack_dir(stack: str) -> Path:
+        if scenario.edits is None or stack != scenario.stack:
+            raise SandboxError(f"scenario {name} may not edit stack {stack}")
+        return project.get(stack).stack_dir
+
     target = Target(state.region, state.endpoint_url)
     credentials = sandbox_credentials()
     run = scenarios.ScenarioRun(
@@ -431,6 +438,7 @@ def drift(
         clock=clock,
         region=state.region,
         apply_stack=apply_stack,
+        stack_dir=stack_dir,
     )
     try:
         done = scenario.inject(run)
@@ -446,4 +454,9 @@ def drift(
     )
     state.scenarios.append(name)
     srv.save_state(directory, state)
-    return DriftReport(name, done, who.arn, delivered, tuple(path for path, _ in pending))
+    edited = (
+        (project.get(scenario.stack).stack_dir / scenario.edits,)
+        if scenario.edits is not None and scenario.stack is not None
+        else ()
+    )
+    return DriftReport(name, done, who.arn, delivered, tuple(path for path, _ in pending), edited)

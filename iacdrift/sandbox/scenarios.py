@@ -1,6 +1,8 @@
 """Realistic changes to the example estate, made outside Terraform through
 :class:`iacdrift.aws.out_of_band.OutOfBand` (or with a real apply), with the
-CloudTrail records and change records that would come with them.
+CloudTrail records and change records that would come with them; or, for a
+refactoring, made to a stack's code the way a commit would (no API call, so no
+CloudTrail record).
 
 Each scenario says which stack and which Terraform addresses it disturbs, so
 tests (and users) know what a check should then report; which actor makes the
@@ -15,11 +17,13 @@ logged. Change records are built here (pure, from ``now``); the flow writes them
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from iacdrift.aws.out_of_band import OutOfBand
@@ -52,6 +56,16 @@ APP_SG = "module.app_sg.aws_security_group.this"
 RECEIPTS = 'module.bucket["receipts"].aws_s3_bucket.this'
 LEDGER = 'module.bucket["ledger"].aws_s3_bucket.this'
 LEDGER_BUCKET = "iacdrift-demo-prod-ledger"
+SHADOW_BUCKET = "iacdrift-demo-prod-shadow-exports"
+
+# staging-app (OpenTofu), the stack registered with `autoHeal: true`.
+STAGING_ASSETS = "module.assets.aws_s3_bucket.this"
+STAGING_ASSETS_BUCKET = "iacdrift-demo-staging-assets"
+# What `resource-renamed` renames it to, in the stack's main.tf, without `moved`.
+RENAMED_ASSETS = "module.static_assets.aws_s3_bucket.this"
+# Made by hand for staging-app and tagged for it, in no state: an import candidate.
+IMPORTABLE_BUCKET = "iacdrift-demo-staging-uploads"
+STACK_TAG = "iacdrift:stack"
 
 API_VERSION = "iacdrift.dev/v1"
 
@@ -67,6 +81,9 @@ class ScenarioRun:
     region: str
     # Applies a registered stack with the real engine, as its CI pipeline would.
     apply_stack: Callable[[str], None]
+    # The directory of a registered stack's code in the project (what Git holds),
+    # for a scenario that changes the code the way a commit would.
+    stack_dir: Callable[[str], Path]
     account: str = ACCOUNT_ID
     calls: list[ApiCall] = field(default_factory=list)
 
@@ -129,6 +146,9 @@ class Scenario:
     change_record: Callable[[datetime], dict[str, Any]] | None = None
     # A stack this scenario applies through its pipeline (beside `stack`).
     applies: str | None = None
+    # The file of `stack` (relative to its directory) it edits as a commit would;
+    # None: it changes no code.
+    edits: str | None = None
 
     @property
     def pipeline_stack(self) -> str | None:
@@ -143,6 +163,8 @@ class Scenario:
     def writes(self) -> str:
         """What it writes, in one phrase (for the listing)."""
         parts = [f"CloudTrail {', '.join(self.events)}"] if self.events else []
+        if self.edits is not None:
+            parts.append(f"stacks/{self.stack}/{self.edits} (a commit: no CloudTrail event)")
         if self.change_record is not None:
             kind = self.change_record(datetime(2000, 1, 1, tzinfo=UTC))["type"]
             parts.append(f"changes/<id>.yaml ({kind})")
@@ -234,8 +256,7 @@ def _delete_bucket(run: ScenarioRun) -> str:
     return f"deleted bucket {bucket}"
 
 
-def _unmanaged_bucket(run: ScenarioRun) -> str:
-    bucket = "iacdrift-demo-prod-shadow-exports"
+def _create_bucket(run: ScenarioRun, bucket: str, tags: Mapping[str, str]) -> None:
     run.cloud.create_bucket(bucket)
     run.log(
         "s3.amazonaws.com",
@@ -244,8 +265,68 @@ def _unmanaged_bucket(run: ScenarioRun) -> str:
         None,
         resources=[s3_bucket(bucket, run.account)],
     )
-    _put_bucket_tags(run, bucket, {"created-by": "console"})
-    return f"created bucket {bucket}, recorded in no state"
+    _put_bucket_tags(run, bucket, tags)
+
+
+def _unmanaged_bucket(run: ScenarioRun) -> str:
+    _create_bucket(run, SHADOW_BUCKET, {"created-by": "console"})
+    return f"created bucket {SHADOW_BUCKET}, recorded in no state"
+
+
+def _importable_bucket(run: ScenarioRun) -> str:
+    # Tagged the way a team tags what it means to own: the stack and its owner
+    # (staging-app's registry entry), so a rule by tag can name the stack to import into.
+    tags = {
+        STACK_TAG: "staging-app",
+        "owner": "team-storefront",
+        "environment": "staging",
+        "data-class": "internal",
+    }
+    _create_bucket(run, IMPORTABLE_BUCKET, tags)
+    return (
+        f"created bucket {IMPORTABLE_BUCKET} tagged {STACK_TAG}=staging-app, "
+        "owner=team-storefront, recorded in no state"
+    )
+
+
+def _retag_staging_bucket(run: ScenarioRun) -> str:
+    # environment is under /tags but neither /tags/data-class nor /tags/owner: the
+    # storage-tags AutoHealPolicy lets a bounded auto-heal put it back.
+    bucket = STAGING_ASSETS_BUCKET
+    tags = run.cloud.bucket_tags(bucket)
+    was = tags.get("environment")
+    tags["environment"] = "qa"
+    _put_bucket_tags(run, bucket, tags)
+    return f"set tag environment=qa on {bucket} (was {was})"
+
+
+# `module "assets" {` at the start of a line, and every `module.assets` reference.
+_ASSETS_BLOCK = re.compile(r'^([ \t]*module[ \t]+)"assets"([ \t]*\{)', re.MULTILINE)
+_ASSETS_REFERENCE = re.compile(r"\bmodule\.assets\b")
+
+
+def _rename_module(run: ScenarioRun) -> str:
+    """Rename staging-app's `module "assets"` to `static_assets` in its main.tf, with
+    no `moved` block, as a refactoring commit would: the next plan destroys
+    module.assets' bucket and creates module.static_assets' bucket of the same name."""
+    path = run.stack_dir("staging-app") / "main.tf"
+    text = path.read_text(encoding="utf-8")
+    found = len(_ASSETS_BLOCK.findall(text))
+    if found != 1:
+        raise LookupError(
+            f'{path}: expected one `module "assets"` block, found {found} '
+            "(renamed already? restore the file, e.g. `git checkout -- stacks/staging-app`)"
+        )
+    text = _ASSETS_REFERENCE.sub("module.static_assets", text)
+    text = _ASSETS_BLOCK.sub(r'\1"static_assets"\2', text)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(path.stat().st_mode & 0o777)
+    tmp.replace(path)
+    return (
+        f'renamed module "assets" to "static_assets" in {path}, with no moved block '
+        "(a commit, not an API call: no CloudTrail event; undo by restoring the file)"
+    )
 
 
 def _attach_role_policy(run: ScenarioRun, role: str, policy: str) -> str:
@@ -601,6 +682,34 @@ SCENARIOS: dict[str, Scenario] = {
             (),
             _unmanaged_bucket,
             events=("CreateBucket", "PutBucketTagging"),
+        ),
+        Scenario(
+            "unmanaged-importable",
+            f"a bucket ({IMPORTABLE_BUCKET}) created by hand for staging-app and tagged "
+            f"{STACK_TAG}=staging-app with its owner, in no state: an import candidate",
+            None,
+            (),
+            _importable_bucket,
+            events=("CreateBucket", "PutBucketTagging"),
+        ),
+        Scenario(
+            "staging-bucket-tag",
+            "the staging assets bucket's environment tag changed by hand from staging to "
+            "qa: a tag the auto-heal policy may put back (staging-app has autoHeal: true)",
+            "staging-app",
+            (STAGING_ASSETS,),
+            _retag_staging_bucket,
+            events=("PutBucketTagging",),
+        ),
+        Scenario(
+            "resource-renamed",
+            'module "assets" renamed to "static_assets" in stacks/staging-app/main.tf '
+            "without a moved block (a refactoring commit): the plan destroys and "
+            "recreates the same bucket",
+            "staging-app",
+            (STAGING_ASSETS, RENAMED_ASSETS),
+            _rename_module,
+            edits="main.tf",
         ),
         Scenario(
             "role-policy-attached",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 import yaml
 
+from iacdrift.core.reconcile.patch import apply_unified_diff
 from iacdrift.core.reconcile.plan import files_digest, plan_repairs
 from iacdrift.engine.workspace import stack_files
 from iacdrift.flows import sandbox
@@ -181,3 +183,229 @@ def test_a_failed_verification_rolls_the_state_back(
         assert [f["findingId"] for f in findings_of(after, stack)] == [drift["findingId"]]
     finally:
         heal(sandbox_project, "bucket-tag")
+
+
+RECREATE_ROW = """rows:
+  - match: {driftClass: STATE_DRIFT, domain: storage}
+    recommendedAction: REVERT
+    reason: our buckets are recreated from code; their data comes back from backup
+"""
+
+
+def test_a_deleted_bucket_is_recreated(sandbox_project: Project, tmp_path: Path) -> None:
+    """By default a deleted bucket is for a person (STATE_DRIFT -> INVESTIGATE); a team
+    whose decision table says to recreate deleted storage gets a REVERT that does."""
+    stacks = sandbox_project.root / "stacks"
+    before = _tree(stacks)
+    decisions = sandbox_project.root / "policies" / "decisions.yaml"
+    original = decisions.read_text()
+    decisions.write_text(original.replace("rows:\n", RECREATE_ROW, 1))
+    try:
+        sandbox.drift(sandbox_project, "resource-deleted")
+        plan = plan_stack(sandbox_project, "prod-payments", tmp_path)
+        _recreate(sandbox_project, plan, tmp_path)
+    finally:
+        decisions.write_text(original)
+    assert _tree(stacks) == before
+
+
+def _recreate(sandbox_project: Project, plan: RepairPlan, tmp_path: Path) -> None:
+    reverts = [s for s in plan.steps if s.action in (Action.REVERT, Action.INCIDENT_AND_REVERT)]
+    assert reverts, plan.model_dump_json(indent=1)
+    assert [s.addresses for s in reverts] == [['module.bucket["ledger"].aws_s3_bucket.this']]
+    code, done, stderr = apply_plan(
+        sandbox_project, tmp_path / "prod-payments.repair.json", "--yes"
+    )
+    assert code == 0, (stderr, done.model_dump_json(indent=1))
+    assert done.verification is not None and done.verification.passed
+    (record,) = [r for r in done.steps if r.stepId == reverts[0].id]
+    assert any(line.endswith(": create") for line in record.expectedPlan), record
+    code, after = check_json(sandbox_project, "prod-payments")
+    assert findings_of(after, "prod-payments") == []
+
+
+def test_an_approved_change_becomes_a_patch_that_plans_clean(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    stacks = sandbox_project.root / "stacks"
+    before = _tree(stacks)
+    report = sandbox.drift(sandbox_project, "approved-change")
+    try:
+        (record_path,) = report.change_records
+        record_id = yaml.safe_load(record_path.read_text())["id"]
+        plan = plan_stack(sandbox_project, "prod-payments", tmp_path)
+        (step,) = [s for s in plan.steps if s.action is Action.UPDATE_CODE]
+        assert step.status is StepStatus.NEEDS_CODE_CHANGE
+        assert step.artifact is not None and step.artifact.kind.value == "code-patch"
+        patch = (tmp_path / f"prod-payments.{step.id}.patch").read_text()
+        assert patch == step.artifact.text
+        assert '-    ledger   = { data_class = "confidential", versioning = true }' in patch
+        assert '+    ledger   = { data_class = "restricted", versioning = true }' in patch
+        body = (tmp_path / f"prod-payments.{step.id}.pr.md").read_text()
+        assert record_id in body and "team-payments" in body
+
+        # Without --write-code the step is a PR: skipped, nothing changes.
+        code, dry, _ = apply_plan(sandbox_project, tmp_path / "prod-payments.repair.json")
+        assert code == 0 and dry.result.value == "nothing-to-do", dry
+        assert "needs a code change (PR)" in (dry.steps[0].detail or "")
+
+        # The patch applied to a copy of the stacks: that copy plans clean.
+        copy = tmp_path / "copy"
+        shutil.copytree(stacks, copy, symlinks=True)
+        files = {
+            str(p.relative_to(copy)): p.read_text()
+            for p in copy.rglob("*.tf")
+            if not p.is_symlink()
+        }
+        for path, text in apply_unified_diff(files, patch).items():
+            (copy / path).write_text(text)
+        code, checked = check_json(sandbox_project, str(copy / "prod-payments"))
+        (result,) = checked["results"]
+        assert result["planOutcome"] == "NO_CHANGES", result["findings"]
+        assert _tree(stacks) == before
+
+        # --write-code: the patch goes into the stack (what merging the PR does) and a
+        # refresh-only apply records the value: Git, state and cloud agree.
+        main_tf = stacks / "prod-payments" / "main.tf"
+        original = main_tf.read_bytes()
+        try:
+            code, done, stderr = apply_plan(
+                sandbox_project, tmp_path / "prod-payments.repair.json", "--yes", "--write-code"
+            )
+            assert code == 0, (stderr, done.model_dump_json(indent=1))
+            assert done.codeWritten == ["main.tf"]
+            assert done.verification is not None and done.verification.passed
+            assert b'data_class = "restricted"' in main_tf.read_bytes()
+            code, after = check_json(sandbox_project, "prod-payments")
+            assert findings_of(after, "prod-payments") == []
+        finally:
+            main_tf.write_bytes(original)
+    finally:
+        heal(sandbox_project, "approved-change")
+        for path in report.change_records:
+            path.unlink()
+
+
+def _move_back(project: Project, tmp_path: Path) -> None:
+    """After the rename was repaired and the file restored: move the state back the
+    same way (a rename in the other direction)."""
+    out = tmp_path / "back"
+    plan = plan_stack(project, "staging-app", out)
+    if any(s.action is Action.MOVE for s in plan.steps):
+        code, done, stderr = apply_plan(project, out / "staging-app.repair.json", "--yes")
+        assert code == 0, (stderr, done.model_dump_json(indent=1))
+
+
+def test_a_renamed_resource_gets_a_moved_block_and_no_destroy(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    stacks = sandbox_project.root / "stacks"
+    report = sandbox.drift(sandbox_project, "resource-renamed")
+    assert report.edited
+    try:
+        committed = _tree(stacks)  # the rename, as a commit left it
+        plan = plan_stack(sandbox_project, "staging-app", tmp_path)
+        (move,) = [s for s in plan.steps if s.action is Action.MOVE]
+        assert move.status is StepStatus.READY
+        assert move.artifact is not None
+        assert "from = module.assets.aws_s3_bucket.this" in move.artifact.text
+        assert "to   = module.static_assets.aws_s3_bucket.this" in move.artifact.text
+
+        code, done, stderr = apply_plan(
+            sandbox_project, tmp_path / "staging-app.repair.json", "--yes"
+        )
+        assert code == 0, (stderr, done.model_dump_json(indent=1))
+        (record,) = [r for r in done.steps if r.stepId == move.id]
+        assert record.expectedPlan == [
+            "module.static_assets.aws_s3_bucket.this: move (from module.assets.aws_s3_bucket.this)"
+        ]
+        assert done.verification is not None and done.verification.passed
+        # The next plan destroys nothing: it has no changes at all.
+        code, after = check_json(sandbox_project, "staging-app")
+        (result,) = after["results"]
+        assert result["planOutcome"] == "NO_CHANGES", result["findings"]
+        # The moved block went into the scratch copy only.
+        assert _tree(stacks) == committed
+    finally:
+        heal(sandbox_project, "resource-renamed")
+        _move_back(sandbox_project, tmp_path)
+    code, again = check_json(sandbox_project, "staging-app")
+    assert again["results"][0]["planOutcome"] == "NO_CHANGES"
+
+
+RUN_SCHEMA = json.loads((ROOT / "schemas" / "run-report.schema.json").read_text())
+
+
+def test_auto_heal_reverts_the_staging_tag_and_never_the_prod_incident(
+    sandbox_project: Project,
+) -> None:
+    stacks = sandbox_project.root / "stacks"
+    before = _tree(stacks)
+    sandbox.drift(sandbox_project, "staging-bucket-tag")
+    sandbox.drift(sandbox_project, "sg-open-ssh")
+    try:
+        args = ("run", "--stack", "staging-app", "--stack", "prod-network")
+        code, stdout, stderr = run_cli(
+            sandbox_project, *args, "--auto-heal", "--no-notify", "--format", "json"
+        )
+        report = json.loads(stdout)
+        assert code == 2, json.dumps(
+            [(r["stack"], r["status"], r.get("reason")) for r in report["results"]]
+        ) + json.dumps(report["heals"])
+        jsonschema.validate(report, RUN_SCHEMA)
+        (healed,) = report["heals"]
+        assert healed["stack"] == "staging-app", report["heals"]
+        assert healed["outcome"] == "healed", healed
+        assert healed["addresses"] == ["module.assets.aws_s3_bucket.this"]
+        assert healed["verification"]["passed"] is True
+        assert healed["changeRecords"]
+        network = next(r for r in report["results"] if r["stack"] == "prod-network")
+        assert any(f["recommendedAction"] == "INCIDENT_AND_REVERT" for f in network["findings"])
+        # The incident is still there for a person: the next run finds it, staging is clean.
+        code, stdout, stderr = run_cli(sandbox_project, *args, "--no-notify", "--format", "json")
+        again = {r["stack"]: r for r in json.loads(stdout)["results"]}
+        assert again["staging-app"]["status"] == "CLEAN", again["staging-app"]["findings"]
+        assert again["prod-network"]["status"] == "DRIFTED"
+        assert _tree(stacks) == before
+    finally:
+        heal(sandbox_project, "sg-open-ssh")
+        heal(sandbox_project, "staging-bucket-tag")
+
+
+def test_an_unmanaged_bucket_is_imported_with_generated_config(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    """Last in the module: the imported bucket stays managed by staging-app."""
+    stack_dir = sandbox_project.root / "stacks" / "staging-app"
+    before = _tree(stack_dir)
+    sandbox.drift(sandbox_project, "unmanaged-importable")
+    plan = plan_stack(sandbox_project, "staging-app", tmp_path)
+    (step,) = [s for s in plan.steps if s.action is Action.IMPORT]
+    assert step.status is StepStatus.NEEDS_CODE_CHANGE
+    assert step.addresses == ["aws_s3_bucket.iacdrift-demo-staging-uploads"]
+    plan_path = tmp_path / "staging-app.repair.json"
+
+    # Without --write-code: a code change (PR), nothing done, the stack untouched.
+    code, dry, _ = apply_plan(sandbox_project, plan_path, "--yes")
+    assert code == 0 and dry.result.value == "nothing-to-do", dry
+    assert _tree(stack_dir) == before
+
+    code, done, stderr = apply_plan(sandbox_project, plan_path, "--yes", "--write-code")
+    assert code == 0, (stderr, done.model_dump_json(indent=1))
+    assert done.verification is not None and done.verification.passed
+    suffix = plan.planId.removeprefix("rp-")
+    assert sorted(done.codeWritten) == [
+        f"iacdrift_generated_{suffix}.tf",
+        f"iacdrift_repair_{suffix}.tf",
+    ]
+    generated = (stack_dir / f"iacdrift_generated_{suffix}.tf").read_text()
+    assert 'resource "aws_s3_bucket" "iacdrift-demo-staging-uploads"' in generated
+    assert "= null" not in generated
+    code, after = check_json(sandbox_project, "staging-app")
+    (result,) = after["results"]
+    assert result["planOutcome"] == "NO_CHANGES", result["findings"]
+    code, stdout, stderr = run_cli(
+        sandbox_project, "run", "--stack", "staging-app", "--no-notify", "--format", "json"
+    )
+    estate = json.loads(stdout)["estateFindings"]
+    assert not [f for f in estate if "staging-uploads" in f["resourceRef"]], estate

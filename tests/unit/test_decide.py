@@ -832,7 +832,9 @@ def renamed(address: str, counterpart: str, action: str) -> Subject:
     )
 
 
-def test_a_rename_without_moved_is_a_quiet_move_that_the_shipped_table_investigates() -> None:
+def test_a_rename_without_moved_is_a_quiet_move_no_decision_row_replaces() -> None:
+    """The shipped table sends STATE_DRIFT to a person; a rename is a fact of the plan
+    (one identity destroyed and created), so its MOVE stands and the trail says why."""
     from pathlib import Path
 
     from iacdrift.loaders.policy import load_policies
@@ -851,13 +853,15 @@ def test_a_rename_without_moved_is_a_quiet_move_that_the_shipped_table_investiga
         verdict = judge(subj, situation(policies=shipped))
         assert (verdict.drift_class, verdict.action, verdict.alert) == (
             DriftClass.STATE_DRIFT,
-            Action.INVESTIGATE,
+            Action.MOVE,
             False,
         )
         assert "applying the plan would destroy and recreate the resource" in verdict.reason
         assert f"destroy {OLD_BUCKET}, create {NEW_BUCKET}" in verdict.reason
         assert "without a moved block" in verdict.reason
         assert any(e.ref.startswith("default-decisions#") for e in verdict.evidence)
+        (firm,) = [e for e in verdict.evidence if e.ref == "rename"]
+        assert firm.detail.startswith("MOVE, not INVESTIGATE: the plan destroys and creates")
 
 
 def test_a_rename_of_an_object_also_changed_by_hand_still_pages() -> None:

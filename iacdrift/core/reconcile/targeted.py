@@ -12,6 +12,9 @@ Contract of :func:`plan_changes` and :func:`out_of_bounds` (pure; the plan JSON 
 3. A step may touch only its own addresses (and, for a move, its ``from``):
    :func:`out_of_bounds` lists every other counted address, sorted. A step whose
    plan touches another address is refused before anything is applied, naming them.
+5. A refresh-only plan changes nothing in the cloud: what it records in the state is
+   its ``resource_drift`` (the live object as read), each action shown as ``refresh
+   <action>``; it is bounded by rule 3 like any other.
 4. :func:`expected_plan` renders the counted changes as ``address: a, b`` lines, or
    ``no changes``; it is what ``repair apply`` shows as the plan after a step.
 """
@@ -38,10 +41,23 @@ class PlannedChange:
         return f"{self.address}: {', '.join(self.actions)}{moved}"
 
 
-def plan_changes(plan_json: Mapping[str, Any]) -> list[PlannedChange]:
-    """The resource changes of a plan that do something (rules 1-2), sorted by address."""
+def plan_changes(
+    plan_json: Mapping[str, Any], *, refresh_only: bool = False
+) -> list[PlannedChange]:
+    """The resource changes of a plan that do something (rules 1-2), sorted by address;
+    of a refresh-only plan, what it records from the live object (``resource_drift``,
+    each action prefixed ``refresh``) (rule 5)."""
+    if refresh_only:
+        return [
+            PlannedChange(c.address, tuple(f"refresh {a}" for a in c.actions), c.previous_address)
+            for c in _changes(plan_json.get("resource_drift") or [])
+        ]
+    return _changes(plan_json.get("resource_changes") or [])
+
+
+def _changes(items: Any) -> list[PlannedChange]:
     found: list[PlannedChange] = []
-    for item in plan_json.get("resource_changes") or []:
+    for item in items:
         if not isinstance(item, Mapping) or item.get("mode") == "data":
             continue
         change = item.get("change") or {}
