@@ -56,7 +56,7 @@ from iacdrift.core.reconcile.plan import (
 from iacdrift.core.reconcile.receive import receiving_stack
 from iacdrift.core.terraform_json import state_dependencies
 from iacdrift.engine.workspace import stack_anchor, stack_files
-from iacdrift.errors import ExitCode, IacdriftError, InputError
+from iacdrift.errors import ExitCode, IacdriftError, InputError, RefusedError
 from iacdrift.flows.check import CheckOptions, check, classifier_for, read_registered_state
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.loaders.changes import load_change_records
@@ -169,10 +169,11 @@ def assign_by_tags(
     estate: Sequence[Finding],
     refs: Mapping[str, StackRef],
     warnings: list[str],
+    project: Project,
 ) -> tuple[dict[str, list[Finding]], list[Finding]]:
     """Rule 2 without ``--into``: each unmanaged object whose tags name a planned stack
     (:func:`receiving_stack`) goes to it; the rest stay unassigned."""
-    owners = {name: ref.unit.spec.owner if ref.unit else None for name, ref in refs.items()}
+    owners: dict[str, str | None] = {s.name: s.unit.spec.owner for s in project.stacks}
     assigned: dict[str, list[Finding]] = {}
     unassigned: list[Finding] = []
     for finding in estate:
@@ -187,7 +188,7 @@ def assign_by_tags(
                 )
             except IacdriftError as exc:
                 warnings.append(f"{finding.resourceRef}: tags not read ({exc.message})")
-        stack, why = receiving_stack(tags or {}, owners)
+        stack, why = receiving_stack(tags or {}, owners, refs.keys())
         if stack is None:
             unassigned.append(finding)
         else:
@@ -229,7 +230,7 @@ def stack_reads(
     return found
 
 
-def _refuse_stack_dirs(path: Path, directories: Iterable[Path], what: str) -> None:
+def refuse_stack_dirs(path: Path, directories: Iterable[Path], what: str) -> None:
     resolved = path.resolve()
     for directory in directories:
         if resolved == directory.resolve() or directory.resolve() in resolved.parents:
@@ -341,14 +342,14 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
     stack_dirs = {ref.directory for ref in refs.values()} | {s.stack_dir for s in project.stacks}
     for path, what in ((request.out_dir, "--out"), (request.graph_file, "--graph")):
         if path is not None:
-            _refuse_stack_dirs(path, stack_dirs, what)
+            refuse_stack_dirs(path, stack_dirs, what)
 
     estate = to_repair(report.estateFindings)
     left: list[Finding] = []
     if request.into is not None:
         assigned = {request.into: receive(estate, request.into)}
     else:
-        assigned, left = assign_by_tags(bench, estate, refs, warnings)
+        assigned, left = assign_by_tags(bench, estate, refs, warnings, project)
     plans: list[RepairPlan] = []
     code_changes: list[CodeChange] = []
     change_records = records(project)
@@ -359,6 +360,8 @@ def plan_repair(request: RepairPlanRequest, clock: Clock = utc_now) -> RepairPla
         if result.status not in ANSWERED:
             why = result.reason or "no reason recorded"
             unplanned.append(Unplanned(result.stack, f"{result.status}: {why}"))
+            # Objects meant for it are not lost: they stay for a person.
+            left.extend(assigned.pop(result.stack, []))
             continue
         findings = to_repair(result.findings) + assigned.get(result.stack, [])
         facts = _state_facts(bench, ref, result)
@@ -437,6 +440,21 @@ def _write_out(
     return written
 
 
+def decoded_files(ref: StackRef) -> dict[str, str]:
+    """The stack's files as text (what a patch is made from and applied to); RefusedError
+    naming a file that is not UTF-8 (a patch would corrupt it)."""
+    files: dict[str, str] = {}
+    for path, data in stack_files(ref.directory).items():
+        try:
+            files[path] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RefusedError(
+                f"{ref.name}: {path} is not UTF-8; iacdrift edits only UTF-8 files: "
+                "change it by hand"
+            ) from exc
+    return files
+
+
 def records(project: Project) -> list[ChangeRecord]:
     """The project's change records (for PR bodies); none when not configured."""
     context = project.settings.context
@@ -458,10 +476,7 @@ def with_code_patches(
         return plan, []
     anchor = stack_anchor(ref.directory)
     root = ref.directory.resolve().relative_to(anchor).as_posix()
-    files = {
-        path: data.decode("utf-8", errors="replace")
-        for path, data in stack_files(ref.directory).items()
-    }
+    files = decoded_files(ref)
     shared = [p for p in files if p.startswith(f"{root}/") and (anchor / p).is_symlink()]
     shape = outline(files)
     by_id = {f.findingId: f for f in findings}

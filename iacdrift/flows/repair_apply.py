@@ -55,7 +55,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,6 +70,7 @@ from iacdrift.aws import state_versions
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile import hcl
 from iacdrift.core.reconcile.generated import clean_generated_config
+from iacdrift.core.reconcile.heal import stack_policies
 from iacdrift.core.reconcile.patch import apply_unified_diff
 from iacdrift.core.reconcile.plan import files_digest, plan_content_id
 from iacdrift.core.reconcile.targeted import expected_plan, out_of_bounds, plan_changes
@@ -79,7 +80,7 @@ from iacdrift.errors import ExecutionError, ExitCode, IacdriftError, InputError,
 from iacdrift.flows.check import CheckOptions, check_stack, classifier_for
 from iacdrift.flows.classification import Classifier
 from iacdrift.flows.lockfiles import saved_lock
-from iacdrift.flows.repair import to_repair
+from iacdrift.flows.repair import BLOCK_KINDS, decoded_files, to_repair
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import display_path, load_project
@@ -100,12 +101,11 @@ from iacdrift.models.repair import (
 
 DEFAULT_MAX_OBJECTS = 25
 BLOCKS_FILE = "iacdrift_repair.tf"
-GENERATED_FILE = "iacdrift_generated.tf"
-BLOCK_KINDS = frozenset(
-    {ArtifactKind.MOVED_BLOCK, ArtifactKind.REMOVED_BLOCK, ArtifactKind.IMPORT_BLOCK}
-)
 # Steps whose only effect is on the state: undone by putting the snapshot back.
-STATE_ONLY = frozenset({Action.MOVE, Action.REMOVE_FROM_STATE, Action.IMPORT, Action.REFRESH})
+STATE_ONLY = frozenset(
+    # UPDATE_CODE: its patch goes with the code, then a refresh-only apply (rule 8).
+    {Action.MOVE, Action.REMOVE_FROM_STATE, Action.IMPORT, Action.REFRESH, Action.UPDATE_CODE}
+)
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,8 @@ class ApplyOptions:
     classifier: Classifier | None = None
     # The stack's lease when the caller holds it (a run's auto-heal); else taken here.
     lease: locking.Lease | None = None
+    # Finding ids of the check the plan was made from (auto-heal): not new in verification.
+    known_findings: frozenset[str] = frozenset()
     lock_file: str | None = None
 
 
@@ -232,12 +234,10 @@ def object_cap(bench: Workbench, ref: StackRef, options: ApplyOptions) -> tuple[
         spec = ref.unit.spec
         caps = [
             (p.maxObjectsPerReconcile, p.id)
-            for p in classifier.policies.auto_heal_policies
-            if any(
-                p.applies_to(
-                    resource_type=t, risk_tier=spec.riskTier.value, environment=spec.environment
-                )
-                for t in p.appliesTo.resourceTypes
+            for p in stack_policies(
+                classifier.policies.auto_heal_policies,
+                risk_tier=spec.riskTier.value,
+                environment=spec.environment,
             )
         ]
         if caps:
@@ -372,6 +372,8 @@ class Scratch:
 @dataclass
 class _Progress:
     records: list[StepRecord] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)  # written with --write-code so far
+    generated: list[str] = field(default_factory=list)  # likewise
     done: list[RepairStep] = field(default_factory=list)
     written: dict[Path, bytes | None] = field(default_factory=dict)  # path -> bytes before
     change_records: list[str] = field(default_factory=list)
@@ -387,9 +389,14 @@ def execute_plan(
     started = options.clock()
 
     def report(result: RepairResult, reason: str | None = None, **extra: Any) -> RepairApplyReport:
+        left = any(
+            r.outcome in (StepOutcome.SKIPPED, StepOutcome.REFUSED) and r.action is not None
+            for r in extra.get("steps", [])
+        )
         code = {
-            RepairResult.REPAIRED: ExitCode.OK,
-            RepairResult.NOTHING_TO_DO: ExitCode.OK,
+            # Steps left for a person or a PR: the drift they carry remains.
+            RepairResult.REPAIRED: ExitCode.DRIFT if left else ExitCode.OK,
+            RepairResult.NOTHING_TO_DO: ExitCode.DRIFT if left else ExitCode.OK,
             RepairResult.DRY_RUN: ExitCode.DRIFT,
         }.get(result, ExitCode.FAILED)
         return RepairApplyReport(
@@ -404,15 +411,11 @@ def execute_plan(
             **extra,
         )
 
-    # Rule 2.
+    # Rule 2 (and again under the lease, before the first mutation).
     state = current_state(bench, ref)
     stale = stale_reasons(plan, files_digest(stack_files(ref.directory)), state)
     if stale:
-        return report(
-            RepairResult.REFUSED,
-            f"{plan.stack}: the plan {plan.planId} is stale: {'; '.join(stale)}; plan again "
-            "with `iacdrift repair plan`",
-        )
+        return report(RepairResult.REFUSED, _stale_reason(plan, stale))
     # Rule 3.
     order = {step_id: i for i, batch in enumerate(plan.batches) for step_id in batch}
     steps = sorted(plan.steps, key=lambda s: (order.get(s.id, s.batch), s.id))
@@ -444,9 +447,11 @@ def execute_plan(
         )
     if not options.yes:
         progress = _dry_run(bench, ref, plan, to_run, options)
-        result = RepairResult.REFUSED if progress.stopped else RepairResult.DRY_RUN
+        result = RepairResult.DRY_RUN
+        if progress.stopped:
+            result = RepairResult.FAILED if progress.failed else RepairResult.REFUSED
         return report(result, progress.stopped, steps=progress.records + skipped)
-    return _carry_out(bench, ref, plan, to_run, skipped, state, options, report)
+    return _carry_out(bench, ref, plan, to_run, skipped, options, report)
 
 
 def _objects(step: RepairStep) -> list[str]:
@@ -479,7 +484,11 @@ def _scratch(bench: Workbench, ref: StackRef, options: ApplyOptions) -> Iterator
 
 
 def _plan_one(
-    scratch: Scratch, step: RepairStep, options: ApplyOptions
+    scratch: Scratch,
+    step: RepairStep,
+    options: ApplyOptions,
+    *,
+    pending: Sequence[str] = (),
 ) -> tuple[SavedPlan | None, StepRecord | None, list[str]]:
     """Plan one step in the scratch copy (rule 5): the saved plan, or the record of a
     refusal (it touches other addresses) or a step with nothing to plan (UPDATE_CODE)."""
@@ -492,9 +501,11 @@ def _plan_one(
     targets, refresh_only = step_targets(step)
     if step.action is Action.IMPORT and step.status is StepStatus.NEEDS_CODE_CHANGE:
         scratch.generate(step, targets)
+    if targets and pending:
+        targets = sorted({*targets, *(hcl.render_address(a) for a in pending)})
     saved = scratch.plan(step, targets, refresh_only)
     changes = plan_changes(saved.plan_json, refresh_only=refresh_only)
-    allowed = set(step.addresses)
+    allowed = {*step.addresses, *pending}
     others = out_of_bounds(changes, allowed)
     lines = expected_plan(changes)
     if others:
@@ -516,24 +527,42 @@ def _dry_run(
     to_run: Sequence[RepairStep],
     options: ApplyOptions,
 ) -> _Progress:
+    """Rule 6. The moves planned before a step are not applied in a dry run: the step's
+    plan targets and may touch their addresses too (Terraform refuses a plan that
+    excludes a pending move's source by targeting)."""
     progress = _Progress()
+    pending: list[str] = []
     with _scratch(bench, ref, options) as scratch:
         for step in to_run:
             if progress.stopped:
                 progress.records.append(
-                    _record(step, StepOutcome.NOT_RUN, "an earlier step was refused")
+                    _record(step, StepOutcome.NOT_RUN, "an earlier step was refused or failed")
                 )
                 continue
-            saved, refusal, lines = _plan_one(scratch, step, options)
+            try:
+                saved, refusal, lines = _plan_one(scratch, step, options, pending=pending)
+            except IacdriftError as exc:
+                progress.records.append(_record(step, StepOutcome.FAILED, exc.message))
+                progress.stopped = (
+                    f"{plan.stack}: step {step.id} could not be planned: {exc.message}"
+                )
+                progress.failed = True
+                continue
             if refusal is not None:
                 progress.records.append(refusal)
                 progress.stopped = f"{plan.stack}: step {step.id}: {refusal.detail}"
                 continue
             if saved is not None:
                 saved.plan_file.unlink(missing_ok=True)
+            if step.action is Action.MOVE:
+                pending.extend(step.addresses)
             progress.records.append(
                 _record(
-                    step, StepOutcome.PLANNED, "would be carried out with --yes", expectedPlan=lines
+                    step,
+                    StepOutcome.PLANNED,
+                    "would be carried out with --yes",
+                    expectedPlan=lines,
+                    code=scratch.generated.get(step.id),
                 )
             )
     return progress
@@ -545,11 +574,11 @@ def _carry_out(
     plan: RepairPlan,
     to_run: Sequence[RepairStep],
     skipped: list[StepRecord],
-    state: CurrentState,
     options: ApplyOptions,
     report: Callable[..., RepairApplyReport],
 ) -> RepairApplyReport:
-    """Rules 7-9: under the lease, snapshot, steps in order, verification, rollback."""
+    """Rules 7-9: under the lease, the binding checked again, the snapshot, the steps in
+    order, verification, rollback."""
     lease = options.lease
     own = lease is None
     if lease is None:
@@ -567,10 +596,23 @@ def _carry_out(
         except locking.LeaseHeldError as exc:
             return report(RepairResult.REFUSED, exc.message, steps=skipped)
     try:
+        # Under the lease: nobody else's repair runs now; an apply outside iacdrift
+        # since the first look makes the plan stale, and the snapshot is this read.
+        state = current_state(bench, ref)
+        stale = stale_reasons(plan, files_digest(stack_files(ref.directory)), state)
+        if stale:
+            return report(RepairResult.REFUSED, _stale_reason(plan, stale), steps=skipped)
         return _leased(bench, ref, plan, to_run, skipped, state, options, report, lease)
     finally:
         if own:
             lease.release()
+
+
+def _stale_reason(plan: RepairPlan, stale: Sequence[str]) -> str:
+    return (
+        f"{plan.stack}: the plan {plan.planId} is stale: {'; '.join(stale)}; plan again "
+        "with `iacdrift repair plan`"
+    )
 
 
 def _leased(
@@ -582,50 +624,58 @@ def _leased(
     state: CurrentState,
     options: ApplyOptions,
     report: Callable[..., RepairApplyReport],
-    lease: locking.Lease | None,
+    lease: locking.Lease,
 ) -> RepairApplyReport:
     snapshot = state.version_id
     progress = _Progress()
     with _scratch(bench, ref, options) as scratch:
         try:
-            if options.write_code:
-                _write_code(ref, plan, to_run, progress)
             for step in to_run:
                 if progress.stopped:
                     progress.records.append(
                         _record(step, StepOutcome.NOT_RUN, "an earlier step did not succeed")
                     )
                     continue
-                if lease is not None:
-                    lease.ensure_held()
+                lease.ensure_held()
                 _one_step(bench, ref, plan, scratch, step, options, progress)
         except IacdriftError as exc:
-            # Writing code or the lease failed: what ran so far is in the records.
+            # The lease was lost, or code could not be written: what ran is recorded.
             progress.stopped = progress.stopped or exc.message
             progress.failed = True
+        except BaseException:
+            _restore_code(ref, progress)  # an interrupt: no half-written stack directory
+            raise
+        written = sorted(str(p.relative_to(ref.directory)) for p in progress.written)
         if progress.stopped and not progress.done:
-            restored = _restore_code(ref, progress)
             result = RepairResult.FAILED if progress.failed else RepairResult.REFUSED
             return report(
                 result,
                 progress.stopped,
                 steps=progress.records + skipped,
                 snapshotVersionId=snapshot,
-                rolledBack=restored,
+                rolledBack=_restore_code(ref, progress),
             )
         verification = verify(bench, ref, plan, progress.done, options)
         rolled_back: list[str] = []
         not_reversible: list[str] = []
+        state_restored = False
         result = RepairResult.REPAIRED
         reason = None
         if progress.stopped:
             result, reason = RepairResult.FAILED, progress.stopped
-        if not verification.passed:
-            rolled_back, not_reversible = _roll_back(bench, ref, scratch, snapshot, progress)
-            result = RepairResult.ROLLED_BACK if rolled_back else RepairResult.FAILED
+        if not verification.answered:
+            # Unknown is not wrong: nothing is undone on a check that did not answer.
+            result = RepairResult.FAILED
+            reason = f"{plan.stack}: not verified: {verification.reason}; check it again"
+        elif not verification.passed:
+            lease.ensure_held()
+            state_restored, rolled_back, not_reversible = _roll_back(
+                bench, ref, scratch, snapshot, progress
+            )
+            result = RepairResult.ROLLED_BACK if state_restored else RepairResult.FAILED
             reason = f"{plan.stack}: verification failed: {verification.reason}"
         records = progress.records
-        if rolled_back:
+        if state_restored:
             undone = {s.id for s in progress.done if s.action in STATE_ONLY}
             records = [
                 r.model_copy(update={"outcome": StepOutcome.ROLLED_BACK})
@@ -641,9 +691,7 @@ def _leased(
             verification=verification,
             rolledBack=rolled_back,
             notReversible=not_reversible,
-            codeWritten=sorted(
-                str(p.relative_to(ref.directory)) for p in progress.written if p.exists()
-            ),
+            codeWritten=[] if rolled_back and not progress.written else written,
         )
 
 
@@ -672,28 +720,24 @@ def _one_step(
     if saved is None:
         progress.records.append(_record(step, StepOutcome.SKIPPED, "nothing to plan"))
         return
-    if options.write_code and step.id in scratch.generated:
-        name = f"iacdrift_generated_{plan.planId.removeprefix('rp-')}.tf"
-        header = (
-            f"# Generated by Terraform for `iacdrift repair apply --write-code` (plan "
-            f"{plan.planId}), cleaned of nulls, derived and empty attributes: review it "
-            "and commit it with the repair.\n\n"
-        )
-        text = header + "\n".join(scratch.generated.values())
-        try:
-            _write_file(ref.directory / name, text, progress)
-        except OSError as exc:
-            saved.plan_file.unlink(missing_ok=True)
-            raise ExecutionError(f"{ref.name}: cannot write {name}: {exc}") from exc
+    before: dict[Path, bytes | None] = {}
     try:
+        if options.write_code:
+            before = _write_step_code(ref, plan, scratch, step, progress)
         scratch.engine.apply_plan(scratch.call, saved.plan_file)
     except IacdriftError as exc:
-        record_id = write_change_record(bench, ref, plan, step, started, options.clock(), ok=False)
+        _put_back(before)  # this step's code goes with this step
+        for path, data in before.items():
+            if progress.written.get(path, b"") is None and data is None:
+                progress.written.pop(path, None)
+        record_id, problem = write_change_record(
+            bench, ref, plan, step, started, options.clock(), ok=False
+        )
         progress.records.append(
             _record(
                 step,
                 StepOutcome.FAILED,
-                exc.message,
+                exc.message + problem,
                 expectedPlan=lines,
                 changeRecord=record_id,
                 seconds=round(time.monotonic() - t0, 3),
@@ -706,16 +750,19 @@ def _one_step(
         return
     finally:
         saved.plan_file.unlink(missing_ok=True)
-    record_id = write_change_record(bench, ref, plan, step, started, options.clock(), ok=True)
+    record_id, problem = write_change_record(
+        bench, ref, plan, step, started, options.clock(), ok=True
+    )
     progress.done.append(step)
     progress.records.append(
         _record(
             step,
             StepOutcome.DONE,
-            "applied",
+            "applied" + problem,
             expectedPlan=lines,
             changeRecord=record_id,
             seconds=round(time.monotonic() - t0, 3),
+            code=scratch.generated.get(step.id),
         )
     )
 
@@ -729,12 +776,14 @@ def write_change_record(
     end: datetime,
     *,
     ok: bool,
-) -> str | None:
-    """A change record of type apply for one step carried out (rule 7); None when the
-    project keeps no change records (context.changeRecords unset)."""
+) -> tuple[str | None, str]:
+    """A change record of type apply for one step carried out (rule 7): (its id, "");
+    (None, "") when the project keeps no change records (context.changeRecords unset);
+    (None, "; change record not written: why") when it could not be written (the step
+    happened all the same: the report says so rather than losing it)."""
     context = bench.project.settings.context
     if context is None or not context.changeRecords:
-        return None
+        return None, ""
     directory = bench.project.resolve_path(context.changeRecords)
     record_id = f"repair-{plan.planId.removeprefix('rp-')}-{step.id}"
     document = {
@@ -748,12 +797,15 @@ def write_change_record(
         "outcome": "succeeded" if ok else "failed",
         "summary": f"iacdrift repair apply {plan.planId}: {step.action} ({step.id})",
     }
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record_id}.yaml"
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
-    return record_id
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        return None, f"; change record not written to {display_path(directory)}: {exc}"
+    return record_id, ""
 
 
 def _iso(moment: datetime) -> str:
@@ -763,63 +815,76 @@ def _iso(moment: datetime) -> str:
 # --- code (--write-code) ----------------------------------------------------------------------
 
 
-def _write_file(path: Path, text: str, progress: _Progress) -> None:
-    if path not in progress.written:
-        progress.written[path] = path.read_bytes() if path.exists() else None
-    path.write_text(text, encoding="utf-8")
-
-
-def _write_code(
-    ref: StackRef, plan: RepairPlan, to_run: Sequence[RepairStep], progress: _Progress
-) -> None:
-    """Rule 8: the plan's blocks (and UPDATE_CODE edits) into the stack directory."""
-    blocks = [
-        s.artifact.text for s in to_run if s.artifact is not None and s.artifact.kind in BLOCK_KINDS
-    ]
-    patches = [
-        s.artifact.text
-        for s in to_run
-        if s.artifact is not None and s.artifact.kind is ArtifactKind.CODE_PATCH
-    ]
-    if patches:
-        anchor = stack_anchor(ref.directory)
-        inside = ref.directory.resolve()
-        files = {
-            path: data.decode("utf-8", errors="replace")
-            for path, data in stack_files(ref.directory).items()
-        }
-        for diff in patches:
-            try:
-                changed = apply_unified_diff(files, diff)
-            except ValueError as exc:
-                raise RefusedError(f"{ref.name}: the plan's patch does not apply: {exc}") from exc
-            for path, text in sorted(changed.items()):
-                target = anchor / path
-                if target.is_symlink() or target.resolve().parent != inside:
-                    raise RefusedError(
-                        f"{ref.name}: the patch edits {path}, outside the stack's own files; "
-                        "apply it by hand"
-                    )
-                _write_file(target, text, progress)
-                files[path] = text
-    if blocks:
-        name = f"iacdrift_repair_{plan.planId.removeprefix('rp-')}.tf"
+def _write_step_code(
+    ref: StackRef, plan: RepairPlan, scratch: Scratch, step: RepairStep, progress: _Progress
+) -> dict[Path, bytes | None]:
+    """Rule 8, for one step, just before its apply: its block joins the blocks file,
+    its generated configuration the generated file, its patch the stack's files. Returns
+    the files as they were before this step (to put back if its apply fails)."""
+    suffix = plan.planId.removeprefix("rp-")
+    texts: dict[Path, str] = {}
+    artifact = step.artifact
+    if artifact is not None and artifact.kind in BLOCK_KINDS:
+        progress.blocks.append(artifact.text)
         header = (
             f"# Added by `iacdrift repair apply --write-code` (plan {plan.planId}): commit it "
             "with the repair.\n\n"
         )
-        _write_file(ref.directory / name, header + hcl.render_blocks(blocks), progress)
+        texts[ref.directory / f"iacdrift_repair_{suffix}.tf"] = header + hcl.render_blocks(
+            progress.blocks
+        )
+    if step.id in scratch.generated:
+        progress.generated.append(scratch.generated[step.id])
+        header = (
+            f"# Generated by Terraform for `iacdrift repair apply --write-code` (plan "
+            f"{plan.planId}), cleaned of nulls, derived and empty attributes: review it "
+            "and commit it with the repair.\n\n"
+        )
+        texts[ref.directory / f"iacdrift_generated_{suffix}.tf"] = header + "\n".join(
+            progress.generated
+        )
+    if artifact is not None and artifact.kind is ArtifactKind.CODE_PATCH:
+        anchor, inside = stack_anchor(ref.directory), ref.directory.resolve()
+        try:
+            changed = apply_unified_diff(decoded_files(ref), artifact.text)
+        except ValueError as exc:
+            raise RefusedError(f"{ref.name}: the plan's patch does not apply: {exc}") from exc
+        for relative, text in changed.items():
+            target = anchor / relative
+            if target.is_symlink() or target.resolve().parent != inside:
+                raise RefusedError(
+                    f"{ref.name}: the patch edits {relative}, outside the stack's own files; "
+                    "apply it by hand"
+                )
+            texts[target] = text
+    before: dict[Path, bytes | None] = {}
+    try:
+        for path, text in sorted(texts.items()):
+            before[path] = path.read_bytes() if path.exists() else None
+            progress.written.setdefault(path, before[path])
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _put_back(before)
+        raise ExecutionError(
+            f"{ref.name}: cannot write {display_path(path)}: {exc.strerror or exc}"
+        ) from exc
+    return before
+
+
+def _put_back(files: Mapping[Path, bytes | None]) -> None:
+    for path, data in files.items():
+        if data is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(data)
 
 
 def _restore_code(ref: StackRef, progress: _Progress) -> list[str]:
     """Put back every file --write-code wrote; what was put back."""
-    restored: list[str] = []
-    for path, before in progress.written.items():
-        if before is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(before)
-        restored.append(f"{path.relative_to(ref.directory)} put back as it was")
+    _put_back(progress.written)
+    restored = [
+        f"{path.relative_to(ref.directory)} put back as it was" for path in sorted(progress.written)
+    ]
     progress.written.clear()
     return restored
 
@@ -846,25 +911,32 @@ def verify(
             lock_file=options.lock_file or saved_lock(bench, ref),
         ),
     )
-    return judge_verification(plan, done, result)
+    return judge_verification(plan, done, result, known=options.known_findings)
 
 
 def judge_verification(
-    plan: RepairPlan, done: Sequence[RepairStep], result: StackResult
+    plan: RepairPlan,
+    done: Sequence[RepairStep],
+    result: StackResult,
+    *,
+    known: Collection[str] = (),
 ) -> Verification:
-    """Pure part of :func:`verify`."""
+    """Pure part of :func:`verify`. New: a finding neither in the plan nor ``known``
+    (the findings of the check the plan was made from, when the caller has them: an
+    auto-heal plans only part of them)."""
     if result.status not in ANSWERED:
         return Verification(
             status=result.status.value,
+            answered=False,
             passed=False,
             reason=f"the check did not answer ({result.status.value}: {result.reason})",
         )
     repaired = {i for s in done for i in s.findingIds}
-    planned = {i for s in plan.steps for i in s.findingIds}
+    seen = {i for s in plan.steps for i in s.findingIds} | set(known)
     fresh = to_repair(result.findings)
     remaining = sorted({f.findingId for f in fresh} & repaired)
     new = sorted(
-        {f"{f.resourceRef}: {f.driftClass.value}" for f in fresh if f.findingId not in planned}
+        {f"{f.resourceRef}: {f.driftClass.value}" for f in fresh if f.findingId not in seen}
     )
     reasons = []
     if remaining:
@@ -886,29 +958,40 @@ def _roll_back(
     scratch: Scratch,
     snapshot: str | None,
     progress: _Progress,
-) -> tuple[list[str], list[str]]:
-    """Undo what can be undone (rule 9): (what was rolled back, what was not)."""
+) -> tuple[bool, list[str], list[str]]:
+    """Undo what can be undone (rule 9): (the state was put back, what was rolled back,
+    what was not). The snapshot is pushed only when every step carried out changed the
+    state alone: a revert or an apply since wrote records of cloud objects (a new id)
+    that the snapshot would drop, leaving them unmanaged."""
     rolled: list[str] = _restore_code(ref, progress)
+    cloud = [s for s in progress.done if s.action not in STATE_ONLY]
     not_reversible = [
         f"step {s.id} ({s.action}) changed the cloud: {', '.join(s.addresses)}; revert it "
         "by hand or with a new repair plan"
-        for s in progress.done
-        if s.action not in STATE_ONLY and s.action is not Action.UPDATE_CODE
+        for s in cloud
     ]
     state_steps = [s for s in progress.done if s.action in STATE_ONLY]
     if not state_steps:
-        return rolled, not_reversible
+        return False, rolled, not_reversible
+    if cloud:
+        not_reversible.append(
+            "the state was not rolled back: steps that changed the cloud ran too, and the "
+            f"snapshot would drop their records; undo {', '.join(s.id for s in state_steps)} "
+            "with a new repair plan"
+        )
+        return False, rolled, not_reversible
     if snapshot is None:
         not_reversible.append(
             "the state was not rolled back: the state bucket keeps no versions, so there is "
             "no snapshot; enable versioning on it"
         )
-        return rolled, not_reversible
+        return False, rolled, not_reversible
     try:
         rolled.append(push_snapshot(bench, ref, scratch, snapshot))
     except IacdriftError as exc:
         not_reversible.append(f"the state was not rolled back: {exc.message}")
-    return rolled, not_reversible
+        return False, rolled, not_reversible
+    return True, rolled, not_reversible
 
 
 def push_snapshot(bench: Workbench, ref: StackRef, scratch: Scratch, snapshot: str) -> str:

@@ -34,7 +34,7 @@ from iacdrift import locking
 from iacdrift.aws import inventory
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core import findings as assemble
-from iacdrift.core.reconcile.heal import heal_candidates
+from iacdrift.core.reconcile.heal import heal_candidates, stack_policies
 from iacdrift.core.reconcile.plan import files_digest, plan_repairs
 from iacdrift.core.resilience import (
     Backoff,
@@ -351,18 +351,11 @@ class _Run:
         classifier = self.options.classifier
         spec = ref.unit.spec if ref.unit is not None else None
         policies = (
-            [
-                p
-                for p in classifier.policies.auto_heal_policies
-                if any(
-                    p.applies_to(
-                        resource_type=t,
-                        risk_tier=spec.riskTier.value,
-                        environment=spec.environment,
-                    )
-                    for t in p.appliesTo.resourceTypes
-                )
-            ]
+            stack_policies(
+                classifier.policies.auto_heal_policies,
+                risk_tier=spec.riskTier.value,
+                environment=spec.environment,
+            )
             if classifier is not None and spec is not None
             else []
         )
@@ -414,9 +407,11 @@ class _Run:
                     classifier=classifier,
                     lease=lease,
                     lock_file=lock_file,
+                    known_findings=frozenset(f.findingId for f in result.findings),
                 ),
             )
         except IacdriftError as exc:
+            self._heal_failed(endpoint, exc.message)
             return record(HealOutcome.FAILED, exc.message)
         outcome = {
             RepairResult.REPAIRED: HealOutcome.HEALED,
@@ -424,6 +419,8 @@ class _Run:
             RepairResult.NOTHING_TO_DO: HealOutcome.SKIPPED,
             RepairResult.ROLLED_BACK: HealOutcome.ROLLED_BACK,
         }.get(done.result, HealOutcome.FAILED)
+        if outcome in (HealOutcome.FAILED, HealOutcome.ROLLED_BACK):
+            self._heal_failed(endpoint, done.reason or outcome.value)
         return record(
             outcome,
             done.reason,
@@ -431,6 +428,12 @@ class _Run:
             changeRecords=[s.changeRecord for s in done.steps if s.changeRecord],
             verification=done.verification,
         )
+
+    def _heal_failed(self, endpoint: str, reason: str) -> None:
+        """A heal that failed counts against the endpoint's circuit: repeated failures
+        stop further heals (and checks) there for the run."""
+        with self.guard:
+            self.breaker.record_failure(endpoint, f"auto-heal failed: {reason}", time.monotonic())
 
     def _recorded_answer(self, ref: StackRef, holders: dict[str, str]) -> SkippedStack | None:
         """The result one of the lease holders met recorded for this stack."""

@@ -178,6 +178,11 @@ class StepRecord(_Record):
     changeRecord: str | None = Field(
         default=None, description="Id of the change record (type apply) written for it."
     )
+    code: str | None = Field(
+        default=None,
+        description="Configuration Terraform generated for an unmanaged object being imported, "
+        "as cleaned and used (and, with --write-code, written into the stack).",
+    )
     seconds: float | None = None
 
 
@@ -185,6 +190,11 @@ class Verification(_Record):
     """The fresh check after the last mutation."""
 
     status: str = Field(description="The stack's status in the verification check.")
+    answered: bool = Field(
+        default=True,
+        description="The check answered (CLEAN or DRIFTED); false: not verified, and "
+        "nothing was rolled back on that account.",
+    )
     passed: bool
     remaining: list[str] = Field(
         default_factory=list, description="Repaired finding ids still found, sorted."
@@ -222,4 +232,7 @@ class RepairApplyReport(_Record):
         default_factory=list,
         description="Files written into the stack directory (--write-code), relative to it.",
     )
-    exitCode: int = Field(description="0 repaired and verified, 2 dry run with steps, 1 else.")
+    exitCode: int = Field(
+        description="0 repaired and verified with nothing left; 2 a dry run with steps, or "
+        "steps left for a person or a PR; 1 refused or failed."
+    )

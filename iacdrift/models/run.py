@@ -149,7 +149,8 @@ class RunReport(Record):
     heals: list[HealRecord] = Field(
         default_factory=list,
         description="Bounded auto-heals of this run (--auto-heal), sorted by stack; a drift "
-        "healed still counts as drift found in this run's exit code.",
+        "healed still counts as drift found in this run's exit code, and a heal that failed "
+        "or was rolled back makes it exit 1.",
     )
     warmUp: list[WarmUp] = Field(
         default_factory=list,
@@ -158,16 +159,19 @@ class RunReport(Record):
     )
 
     def exit_code(self) -> ExitCode:
-        """0 clean, 2 drift found (unmanaged included), 1 anything unchecked.
+        """0 clean, 2 drift found (unmanaged included), 1 anything unchecked or a failed heal.
 
         The same rule as :meth:`CheckReport.exit_code` (:func:`drift_exit_code`). A
         skipped stack is unchecked by this run (1) unless the run waited for its lease
         holder's recorded result, which then counts like one of this run's own.
         """
         borrowed = [s.result.status for s in self.skipped if s.result is not None]
+        failed_heals = any(
+            h.outcome in (HealOutcome.FAILED, HealOutcome.ROLLED_BACK) for h in self.heals
+        )
         return drift_exit_code(
             [*(r.status for r in self.results), *borrowed],
-            unchecked=bool(self.estateProblems or self.unanswered),
+            unchecked=bool(self.estateProblems or self.unanswered or failed_heals),
             drift=bool(self.estateFindings),
         )
 

@@ -245,9 +245,11 @@ def test_code_changes_pending_refactor_and_failed_apply(
         old = found[("prod-iam", "aws_iam_policy.ledger_read")]
         new = found[("prod-iam", "aws_iam_policy.ledger_reader")]
         assert old["driftClass"] == new["driftClass"] == "STATE_DRIFT"
-        # The example decision table says INVESTIGATE for STATE_DRIFT; the reason names
-        # the missing moved block (with no table row the default would be MOVE).
-        assert old["recommendedAction"] == "INVESTIGATE"
+        # The example decision table says INVESTIGATE for STATE_DRIFT, but a rename is a
+        # fact of the plan: MOVE stands (the evidence says so), and the reason names the
+        # missing moved block.
+        assert old["recommendedAction"] == new["recommendedAction"] == "MOVE"
+        assert any(e["ref"] == "rename" for e in old["evidence"])
         assert "without a moved block" in old["reason"]
 
         # Only a code change: pending apply; then a failed apply recorded for the stack.

@@ -246,7 +246,7 @@ def test_an_approved_change_becomes_a_patch_that_plans_clean(
 
         # Without --write-code the step is a PR: skipped, nothing changes.
         code, dry, _ = apply_plan(sandbox_project, tmp_path / "prod-payments.repair.json")
-        assert code == 0 and dry.result.value == "nothing-to-do", dry
+        assert code == 2 and dry.result.value == "nothing-to-do", dry
         assert "needs a code change (PR)" in (dry.steps[0].detail or "")
 
         # The patch applied to a copy of the stacks: that copy plans clean.
@@ -345,7 +345,7 @@ def test_auto_heal_reverts_the_staging_tag_and_never_the_prod_incident(
     sandbox.drift(sandbox_project, "sg-open-ssh")
     try:
         args = ("run", "--stack", "staging-app", "--stack", "prod-network")
-        code, stdout, stderr = run_cli(
+        code, stdout, _ = run_cli(
             sandbox_project, *args, "--auto-heal", "--no-notify", "--format", "json"
         )
         report = json.loads(stdout)
@@ -362,7 +362,7 @@ def test_auto_heal_reverts_the_staging_tag_and_never_the_prod_incident(
         network = next(r for r in report["results"] if r["stack"] == "prod-network")
         assert any(f["recommendedAction"] == "INCIDENT_AND_REVERT" for f in network["findings"])
         # The incident is still there for a person: the next run finds it, staging is clean.
-        code, stdout, stderr = run_cli(sandbox_project, *args, "--no-notify", "--format", "json")
+        code, stdout, _ = run_cli(sandbox_project, *args, "--no-notify", "--format", "json")
         again = {r["stack"]: r for r in json.loads(stdout)["results"]}
         assert again["staging-app"]["status"] == "CLEAN", again["staging-app"]["findings"]
         assert again["prod-network"]["status"] == "DRIFTED"
@@ -387,7 +387,7 @@ def test_an_unmanaged_bucket_is_imported_with_generated_config(
 
     # Without --write-code: a code change (PR), nothing done, the stack untouched.
     code, dry, _ = apply_plan(sandbox_project, plan_path, "--yes")
-    assert code == 0 and dry.result.value == "nothing-to-do", dry
+    assert code == 2 and dry.result.value == "nothing-to-do", dry
     assert _tree(stack_dir) == before
 
     code, done, stderr = apply_plan(sandbox_project, plan_path, "--yes", "--write-code")

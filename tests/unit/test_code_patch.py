@@ -311,3 +311,14 @@ def test_a_diff_that_no_longer_matches_is_refused() -> None:
         apply_unified_diff({"s/main.tf": "a\nq\n"}, diff)
     with pytest.raises(ValueError, match="not among the stack's files"):
         apply_unified_diff({}, diff)
+
+
+def test_a_diff_of_two_files_applies_both() -> None:
+    files = {"s/a.tf": "x = 1\ny = 2\n", "s/b.tf": "p = 1\nq = 2\n"}
+    diff = unified_diff("s/a.tf", files["s/a.tf"], "x = 1\ny = 3\n") + unified_diff(
+        "s/b.tf", files["s/b.tf"], "p = 0\nq = 2\n"
+    )
+    assert apply_unified_diff(files, diff) == {
+        "s/a.tf": "x = 1\ny = 3\n",
+        "s/b.tf": "p = 0\nq = 2\n",
+    }

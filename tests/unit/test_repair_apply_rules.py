@@ -391,6 +391,7 @@ def test_a_check_that_did_not_answer_fails_it(status: StackStatus) -> None:
     verdict = judge_verification(PLAN, DONE, _result(status, reason="plan failed"))
     assert verdict == Verification(
         status=status.value,
+        answered=False,
         passed=False,
         reason=f"the check did not answer ({status.value}: plan failed)",
     )
@@ -573,3 +574,14 @@ def test_render_apply_text_of_a_dry_run() -> None:
         "      plan:\n"
         "        no changes\n"
     )
+
+
+def test_findings_known_before_the_repair_are_not_new() -> None:
+    """An auto-heal plans only some findings of its check: the others are known."""
+    other = _finding("f-other", "aws_iam_role.o", Action.INVESTIGATE)
+    verdict = judge_verification(PLAN, DONE, _result(StackStatus.DRIFTED, other))
+    assert not verdict.passed and verdict.new == ["aws_iam_role.o: UNAUTHORIZED_RUNTIME_DRIFT"]
+    verdict = judge_verification(
+        PLAN, DONE, _result(StackStatus.DRIFTED, other), known=frozenset({"f-other"})
+    )
+    assert verdict.passed

@@ -17,10 +17,12 @@ Rules 2-3 that fail give the reason the heal was skipped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iacdrift.core.risk import NEVER_AUTO_HEAL, domain_of
 from iacdrift.models.finding import ANSWERED, QUIET_CLASSES, Action, Finding, StackResult
+from iacdrift.models.policy import AutoHealPolicy
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,9 @@ def heal_candidates(
     if not enabled:
         return HealDecision(found, "the registry entry does not say policies.autoHeal: true")
     if require_healthy:
-        if result.status not in ANSWERED or result.lock is not None:
+        if result.lock is not None:
+            return HealDecision(found, f"not healthy: the state is locked by {result.lock.who}")
+        if result.status not in ANSWERED:
             return HealDecision(found, f"not healthy: this check is {result.status.value}")
         if previous is not None and previous.status not in ANSWERED:
             return HealDecision(
@@ -60,3 +64,18 @@ def heal_candidates(
                 f"{previous.status.value}; heal after a healthy check",
             )
     return HealDecision(found)
+
+
+def stack_policies(
+    policies: Sequence[AutoHealPolicy], *, risk_tier: str, environment: str | None
+) -> list[AutoHealPolicy]:
+    """The AutoHealPolicies that apply to a stack of ``risk_tier`` in ``environment``
+    for some resource type: what bounds its heals (the object cap, the health rule)."""
+    return [
+        p
+        for p in policies
+        if any(
+            p.applies_to(resource_type=t, risk_tier=risk_tier, environment=environment)
+            for t in p.appliesTo.resourceTypes
+        )
+    ]

@@ -483,8 +483,12 @@ def apply_unified_diff(files: Mapping[str, str], diff: str) -> dict[str, str]:
             )
             new.extend(old[cursor:start])
             cursor = start
+            # The header's counts say where the hunk ends (a next file's "--- a/" line
+            # starts with "-" too).
+            old_left = int(match.group(2) or 1)
+            new_left = int(match.group(4) or 1)
             i += 1
-            while i < len(lines) and lines[i][:1] in (" ", "-", "+", "\\"):
+            while i < len(lines) and (old_left > 0 or new_left > 0 or lines[i].startswith("\\")):
                 line = lines[i]
                 marker, body = line[:1], line[1:]
                 if marker == "\\":  # "\ No newline at end of file": the previous line has none
@@ -493,6 +497,12 @@ def apply_unified_diff(files: Mapping[str, str], diff: str) -> dict[str, str]:
                         target[-1] = target[-1][:-1]
                     i += 1
                     continue
+                if marker not in (" ", "-", "+"):
+                    raise ValueError(f"{path}: a hunk ends early at {line.strip()!r}")
+                if marker in (" ", "-"):
+                    old_left -= 1
+                if marker in (" ", "+"):
+                    new_left -= 1
                 if marker in (" ", "-"):
                     have = old[cursor] if cursor < len(old) else None
                     if have is None or have.rstrip("\n") != body.rstrip("\n"):
