@@ -17,7 +17,7 @@ import botocore.session
 from botocore import UNSIGNED
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iacdrift.aws.session import AwsCredentials, Target, isolated_botocore_session
+from iacdrift.aws.session import AwsCredentials, Target, client, isolated_botocore_session
 from iacdrift.errors import CredentialsError
 from iacdrift.models.finding import CredentialsSource
 
@@ -103,3 +103,16 @@ def assume_role_with_web_identity(
         session_token=str(found["SessionToken"]) if found.get("SessionToken") else None,
         source=CredentialsSource.OIDC,
     )
+
+
+def caller_identity(credentials: AwsCredentials, target: Target) -> str:
+    """The ARN ``sts:GetCallerIdentity`` names for ``credentials``: who is acting (the
+    author of a surgery plan, its reviewer), taken from the credentials, never a flag."""
+    try:
+        arn = client("sts", credentials, target).get_caller_identity()["Arn"]
+    except (BotoCoreError, ClientError) as exc:
+        raise CredentialsError(
+            f"sts:GetCallerIdentity failed at {target.url_for('sts') or 'AWS'}: {exc}; check "
+            "the credentials"
+        ) from exc
+    return str(arn)

@@ -25,6 +25,7 @@ from iacdrift.cli.route_cmd import route_command
 from iacdrift.cli.run_cmd import run_command
 from iacdrift.cli.sandbox_cmd import sandbox_group
 from iacdrift.cli.status_cmd import status_command
+from iacdrift.cli.surgery_cmd import surgery_group
 
 HELP = """\
 iacdrift walks a registry of Terraform/OpenTofu stacks and tells, per stack,
@@ -59,6 +60,7 @@ cli.add_command(status_command)
 cli.add_command(explain_command)
 cli.add_command(route_command)
 cli.add_command(repair_group)
+cli.add_command(surgery_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

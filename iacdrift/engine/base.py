@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info, provider_start_failed
 from iacdrift.engine.environment import build_child_env
+from iacdrift.engine.local_state import backup_file, local_state_file, write_local_backend_override
 from iacdrift.engine.process import ProcessResult, ProcessTimeoutError, run_process
 from iacdrift.engine.terraform_log import TerraformLog
 from iacdrift.engine.workspace import SOCKET_PATH_MAX, socket_room, terraform_tmpdir
@@ -168,6 +169,19 @@ class TerraformEngine(Protocol):
     def apply_plan(self, call: StackCall, plan_file: Path) -> CallRecord: ...
 
     def state_push(self, call: StackCall, state_file: Path) -> CallRecord: ...
+
+    # State surgery on a scratch copy whose backend is a local state file.
+    def init_local(self, call: StackCall, state_file: Path) -> CallRecord: ...
+
+    def state_mv(self, call: StackCall, source: str, destination: str) -> CallRecord: ...
+
+    def state_rm(self, call: StackCall, addresses: Sequence[str]) -> CallRecord: ...
+
+    def state_replace_provider(
+        self, call: StackCall, source: str, destination: str
+    ) -> CallRecord: ...
+
+    def import_resource(self, call: StackCall, address: str, resource_id: str) -> CallRecord: ...
 
 
 class CliEngine:
@@ -503,3 +517,106 @@ class CliEngine:
         if result.returncode != 0:
             raise self._failure(call, "state push", result)
         return self._record("state push", result)
+
+    # -- state surgery on a local copy of the state (see engine/local_state.py) -------
+    def init_local(self, call: StackCall, state_file: Path) -> CallRecord:
+        """Make ``call.workdir`` (a scratch copy, never the user's stack) use the local
+        state file ``state_file`` as its backend, and initialise it.
+
+        Writes the override file (:func:`write_local_backend_override`: ``state_file``
+        absolute, in a 0700 directory), then ``init -reconfigure``: never
+        ``-migrate-state``, so an earlier S3 initialisation of the copy is forgotten,
+        not migrated, and the S3 state is not touched. ``call.backend_config`` is
+        the S3 backend's and is NOT passed (the local backend refuses its keys). Call
+        it again after changing the copy's provider sources (``replace-provider``):
+        init installs the providers the configuration and the local state name.
+        """
+        write_local_backend_override(call.workdir, state_file)
+        args = [
+            "init",
+            "-input=false",
+            "-no-color",
+            "-reconfigure",
+            f"-lock-timeout={call.lock_timeout}",
+        ]
+        return self._record("init", self._checked(call, args))
+
+    def _surgery(self, call: StackCall, command: str, args: Sequence[str]) -> ProcessResult:
+        """One state command in a copy initialised by :meth:`init_local`, with its
+        backup beside the local state file. Refused where no override names a local
+        state: there the command would act on the stack's real backend."""
+        state_file = local_state_file(call.workdir)
+        if state_file is None:
+            raise ExecutionError(
+                f"{call.stack}: refusing terraform {command} in {call.workdir}: it has no "
+                "local backend override and would act on the stack's real state; "
+                "run init_local in a scratch copy first"
+            )
+        # Without -backup both tools write terraform.tfstate.<unix time>.backup into
+        # the working directory; with it, the backup stays beside the state.
+        argv = [
+            *command.split(),
+            "-no-color",
+            f"-lock-timeout={call.lock_timeout}",
+            f"-backup={backup_file(state_file)}",
+            *args,
+        ]
+        result = self._run(call, argv, label=command)
+        if result.returncode != 0:
+            raise self._failure(call, command, result)
+        return result
+
+    def state_mv(self, call: StackCall, source: str, destination: str) -> CallRecord:
+        """state mv SOURCE DESTINATION on the local state (an address that does not
+        exist, or a destination that does, fails with Terraform's diagnostic)."""
+        return self._record("state mv", self._surgery(call, "state mv", [source, destination]))
+
+    def state_rm(self, call: StackCall, addresses: Sequence[str]) -> CallRecord:
+        """state rm ADDRESS... on the local state: Terraform forgets the objects, the
+        real objects stay."""
+        if not addresses:
+            raise ExecutionError(f"{call.stack}: state rm needs at least one address")
+        return self._record("state rm", self._surgery(call, "state rm", list(addresses)))
+
+    def state_replace_provider(self, call: StackCall, source: str, destination: str) -> CallRecord:
+        """state replace-provider -auto-approve SOURCE DESTINATION on the local state
+        (fully qualified addresses: ``registry.terraform.io/hashicorp/aws``).
+
+        Both tools exit 0 having changed nothing when no resource uses SOURCE
+        ("No matching resources found."): that is raised as a failure here, for a
+        migration that names a provider the state does not use is wrong. Mind that
+        OpenTofu 1.6's ``import`` rewrites every resource of a
+        Terraform state to the provider its configuration resolves to:
+        ``hashicorp/aws`` is ``registry.opentofu.org/hashicorp/aws`` there, where
+        Terraform's state said ``registry.terraform.io/hashicorp/aws``; its
+        ``state mv``/``rm`` keep the addresses as they were.
+        """
+        command = "state replace-provider"
+        result = self._surgery(call, command, ["-auto-approve", source, destination])
+        if "No matching resources found" in result.stdout + result.stderr:
+            raise TerraformError(
+                call.stack,
+                TerraformFailure(
+                    command=command,
+                    exit_code=result.returncode,
+                    diagnostics=[
+                        Diagnostic(
+                            "error",
+                            "No matching resources found",
+                            f"no resource in the state uses provider {source}; "
+                            "name one the state lists (after an OpenTofu import, "
+                            "hashicorp's are registry.opentofu.org/hashicorp/...)",
+                        )
+                    ],
+                    stderr_tail=result.stdout.strip()[-2000:],
+                ),
+            )
+        return self._record(command, result)
+
+    def import_resource(self, call: StackCall, address: str, resource_id: str) -> CallRecord:
+        """import ADDRESS ID into the local state. The configuration must declare
+        ADDRESS, and the provider reads the live object, so ``call.values`` carry the
+        stack's credentials and endpoints as for a plan."""
+        return self._record(
+            "import", self._surgery(call, "import", ["-input=false", address, resource_id])
+        )

@@ -30,6 +30,7 @@ from iacdrift.models.policy import (
 from iacdrift.models.registry import DriftManagedUnit, Settings
 from iacdrift.models.repair import RepairApplyReport, RepairPlan
 from iacdrift.models.run import RunReport, StatusReport
+from iacdrift.models.surgery import StateMigration, SurgeryPlan
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
 # pydantic generates JSON Schema draft 2020-12; saying so lets validators pick it.
@@ -55,6 +56,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "notification-report.schema.json": NotificationReport,
     "repair-plan.schema.json": RepairPlan,
     "repair-apply-report.schema.json": RepairApplyReport,
+    "state-migration.schema.json": StateMigration,
+    "surgery-plan.schema.json": SurgeryPlan,
 }
 
 # Files we read are validated as input; records we emit are described as output
@@ -70,6 +73,7 @@ OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
         WebhookPayload,
         NotificationReport,
         RepairPlan,
+        SurgeryPlan,
     }
 )
 

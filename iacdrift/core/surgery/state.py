@@ -1,0 +1,38 @@
+"""What an operation did to a state: which instance addresses it took away, added or
+re-pointed (pure; the state is the parsed JSON of a local copy).
+
+1. :func:`resource_providers`: every managed resource instance address of a state
+   (module path, type, name, ``[index key]`` as Terraform writes it) -> its provider.
+2. :func:`touched`: (addresses gone or re-pointed to another provider, addresses
+   added or re-pointed), each sorted: an ``mv`` shows its from and to, an ``rm`` its
+   addresses and nothing after, an ``import`` nothing before, a ``replace-provider``
+   the same addresses on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def resource_providers(state: Mapping[str, Any]) -> dict[str, str]:
+    """Rule 1."""
+    found: dict[str, str] = {}
+    for resource in state.get("resources") or []:
+        if not isinstance(resource, Mapping) or resource.get("mode") != "managed":
+            continue
+        prefix = f"{resource['module']}." if resource.get("module") else ""
+        base = f"{prefix}{resource.get('type')}.{resource.get('name')}"
+        for instance in resource.get("instances") or [{}]:
+            key = instance.get("index_key") if isinstance(instance, Mapping) else None
+            suffix = "" if key is None else f"[{json.dumps(key)}]"
+            found[base + suffix] = str(resource.get("provider", ""))
+    return found
+
+
+def touched(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """Rule 2."""
+    gone = sorted(a for a in before if after.get(a) != before[a])
+    came = sorted(a for a in after if before.get(a) != after[a])
+    return gone, came
