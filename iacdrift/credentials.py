@@ -406,3 +406,17 @@ class CredentialResolver:
             with self._guard:
                 self._cache[key] = entry
             return entry.credentials
+
+
+def person_credentials(environ: Mapping[str, str], fallback: AwsCredentials) -> AwsCredentials:
+    """The credentials of whoever runs the command, for acts that are a person's own (a
+    surgery plan's author, an approval): the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
+    (and AWS_SESSION_TOKEN) of the environment when set, else ``fallback`` (the
+    orchestrator identity). Who acted is then read from them (sts:GetCallerIdentity),
+    never taken from a flag."""
+    key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return AwsCredentials(
+            key, secret, environ.get("AWS_SESSION_TOKEN") or None, CredentialsSource.AMBIENT
+        )
+    return fallback

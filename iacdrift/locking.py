@@ -54,7 +54,7 @@ DEFAULT_STALE_LOCK_AFTER = timedelta(hours=2)
 # A lease that vanished or expired between our failed put and our read is retried.
 _ACQUIRE_ATTEMPTS = 3
 
-Operation = Literal["check", "repair"]
+Operation = Literal["check", "repair", "surgery"]
 
 
 def lease_lock_id(stack: str) -> str:

@@ -1,6 +1,7 @@
 """Creating what an account holds before any stack: the state bucket and lock table,
-resources other teams own that stacks read, the CloudTrail log bucket, and the IAM
-roles iacdrift assumes with a web identity (with their OIDC provider).
+resources other teams own that stacks read, the CloudTrail log bucket, the IAM
+roles iacdrift assumes with a web identity (with their OIDC provider), and IAM users
+with an access key each (the sandbox's surgery reviewers).
 
 Only the sandbox provisions today (``iacdrift sandbox up``); what to create is
 decided there (:mod:`iacdrift.flows.sandbox`, :mod:`iacdrift.sandbox.iam`) and
@@ -162,3 +163,68 @@ def _ensure_oidc_provider(iam: Any, provider: OidcProvider) -> None:
     iam.create_open_id_connect_provider(
         Url=provider.url, ClientIDList=[provider.audience], ThumbprintList=[provider.thumbprint]
     )
+
+
+@dataclass(frozen=True)
+class UserDefinition:
+    """One IAM user with one inline policy (a JSON document)."""
+
+    name: str
+    path: str
+    policy_name: str
+    policy: str
+
+
+@dataclass(frozen=True)
+class UserAccessKey:
+    """A user's ARN and access key; ``repr`` never shows the secret."""
+
+    user: str
+    arn: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+
+def put_users(
+    users: Sequence[UserDefinition],
+    saved: Sequence[UserAccessKey],
+    credentials: AwsCredentials,
+    target: Target,
+) -> list[UserAccessKey]:
+    """Create each missing user and put its inline policy; return one access key per
+    user, in the order given: its ``saved`` key while IAM still lists it, else a new
+    one. A user's keys whose secret is not saved are deleted first: their secret is
+    lost, and IAM allows a user two keys at most."""
+    iam = client("iam", credentials, target)
+    kept = {key.user: key for key in saved}
+    keys = []
+    try:
+        for user in users:
+            try:
+                arn = str(iam.get_user(UserName=user.name)["User"]["Arn"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchEntity":
+                    raise
+                arn = str(iam.create_user(UserName=user.name, Path=user.path)["User"]["Arn"])
+            iam.put_user_policy(
+                UserName=user.name, PolicyName=user.policy_name, PolicyDocument=user.policy
+            )
+            listed = [
+                str(item["AccessKeyId"])
+                for item in iam.list_access_keys(UserName=user.name).get("AccessKeyMetadata", [])
+            ]
+            old = kept.get(user.name)
+            if old is not None and old.access_key_id in listed:
+                keys.append(UserAccessKey(user.name, arn, old.access_key_id, old.secret_access_key))
+                continue
+            for key_id in sorted(listed):
+                iam.delete_access_key(UserName=user.name, AccessKeyId=key_id)
+            made = iam.create_access_key(UserName=user.name)["AccessKey"]
+            keys.append(
+                UserAccessKey(
+                    user.name, arn, str(made["AccessKeyId"]), str(made["SecretAccessKey"])
+                )
+            )
+    except (BotoCoreError, ClientError) as exc:
+        raise describe_cloud_error(exc, "provisioning the sandbox's IAM users", target) from exc
+    return keys

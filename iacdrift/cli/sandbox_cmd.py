@@ -1,8 +1,9 @@
-"""`iacdrift sandbox up | status | down | drift | token`."""
+"""`iacdrift sandbox up | status | down | drift | token | reviewer`."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import click
@@ -46,7 +47,8 @@ def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bo
 
     It also starts the stand-in OIDC token endpoint (GitHub Actions protocol, on
     loopback) and creates each stack's least-privilege role and the read-only
-    inventory role, which `oidc: {source: sandbox}` in iacdrift.yaml uses.
+    inventory role, which `oidc: {source: sandbox}` in iacdrift.yaml uses, and
+    two surgery reviewers (IAM users; see `iacdrift sandbox reviewer`).
 
     Exit codes: 0 up, 1 failed.
     """
@@ -59,6 +61,9 @@ def up_command(config_path: Path | None, registry_dir: Path | None, no_apply: bo
         click.echo(f"token endpoint: {endpoint.request_url} (pid {endpoint.pid})")
     if report.roles:
         click.echo(f"roles: {', '.join(report.roles)}")
+    if report.reviewers:
+        names = ", ".join(r.user for r in report.reviewers)
+        click.echo(f"surgery reviewers: {names} (iacdrift sandbox reviewer N)")
     if report.applied:
         click.echo(f"applied: {', '.join(report.applied)}")
     click.echo(f"record: {report.state_dir / 'sandbox.json'}")
@@ -233,4 +238,36 @@ def token_list_command(config_path: Path | None, registry_dir: Path | None) -> E
     project = open_project(config_path, registry_dir)
     for name in flow.token_refusals(project):
         click.echo(name)
+    return ExitCode.OK
+
+
+@sandbox_group.command("reviewer")
+@click.argument("number", metavar="N", type=click.IntRange(1, 2))
+@config_option
+@registry_option
+def reviewer_command(number: int, config_path: Path | None, registry_dir: Path | None) -> ExitCode:
+    """Print shell lines that make you surgery reviewer N (1 or 2) of the sandbox.
+
+    `sandbox up` creates two IAM users, surgery-reviewer-1 and surgery-reviewer-2,
+    allowed to read and write surgery plans and approvals under iacdrift/surgery/
+    of the state bucket and nothing else (no stack's state). This prints the
+    access key of one as `export AWS_ACCESS_KEY_ID=...` and
+    `export AWS_SECRET_ACCESS_KEY=...` lines (and unsets AWS_SESSION_TOKEN), so
+    the commands you run next act as that reviewer: approve a plan someone else
+    made, as sts:GetCallerIdentity will say. The user's ARN goes to stderr. The
+    keys are the sandbox's own (in .iacdrift/sandbox/reviewers.json, mode 0600).
+
+    \b
+    Example:
+      eval "$(iacdrift sandbox reviewer 1)"
+      iacdrift surgery approve sp-0123456789abcdef --comment "checked the moves"
+
+    Exit codes: 0 printed, 1 sandbox not up (or N not 1 or 2).
+    """
+    project = open_project(config_path, registry_dir)
+    found = flow.reviewer(project, number)
+    click.echo(f"# surgery reviewer {number}: {found.arn}", err=True)
+    click.echo(f"export AWS_ACCESS_KEY_ID={shlex.quote(found.accessKeyId)}")
+    click.echo(f"export AWS_SECRET_ACCESS_KEY={shlex.quote(found.secretAccessKey)}")
+    click.echo("unset AWS_SESSION_TOKEN")
     return ExitCode.OK

@@ -10,6 +10,7 @@ from iacdrift.cli.common import config_option, registry_option, tf_log_option
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.surgery import SurgeryPlanRequest, plan_surgery
+from iacdrift.flows.surgery_review import SurgeryRequest, apply, approve
 from iacdrift.flows.workbench import EngineOptions
 from iacdrift.report.common import render_json
 from iacdrift.report.surgery import render_surgery_markdown
@@ -19,9 +20,11 @@ State surgery under review: mv, rm, import, replace-provider and force-unlock of
 registered stack's state, planned on a private copy first.
 
 \b
-  surgery plan FILE    run the migration on a copy of the state, plan against it,
-                       and bind the result (never touches the backend)
-Approval by someone else and apply under lock with a snapshot come next.
+  surgery plan FILE        run the migration on a copy of the state, plan against
+                           it, bind the result, store it for review
+  surgery approve PLAN_ID  approve as the caller identity (never the author)
+  surgery apply PLAN_ID    with enough approvals: lease, lock, snapshot, push,
+                           verify with a fresh plan, roll back on a mismatch
 """
 
 
@@ -109,3 +112,93 @@ def plan_command(
         )
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+@surgery_group.command("approve")
+@click.argument("plan_id", metavar="PLAN_ID")
+@click.option("--comment", default=None, help="Why you approve (kept with the approval).")
+@config_option
+@registry_option
+def approve_command(
+    plan_id: str, comment: str | None, config_path: Path | None, registry_dir: Path | None
+) -> ExitCode:
+    """Approve a surgery plan as yourself.
+
+    The reviewer is the caller identity (sts:GetCallerIdentity) of the credentials in
+    the environment (AWS_ACCESS_KEY_ID...; else iacdrift's own), never a flag; the
+    plan's author cannot approve it, a plan whose result did not match its
+    expectation cannot be approved, and each reviewer approves once (the approval is
+    written with a conditional put beside the plan, bound to its binding). How many
+    distinct approvals apply needs: surgery.approvals in iacdrift.yaml by risk tier
+    (default critical 2, high 2, medium 1, low 1). In the sandbox, act as a reviewer
+    with `eval $(iacdrift sandbox reviewer 1)`.
+
+    \b
+    Exit codes: 0 approved, 1 refused (self-approval, already approved, not
+    approvable, unknown plan).
+    """
+    approval = approve(
+        SurgeryRequest(
+            plan_id=plan_id, comment=comment, config_path=config_path, registry_dir=registry_dir
+        )
+    )
+    click.echo(f"approved {approval.planId} ({approval.stack}) as {approval.reviewer}")
+    return ExitCode.OK
+
+
+@surgery_group.command("apply")
+@click.argument("plan_id", metavar="PLAN_ID")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a SurgeryApplyReport (schemas/surgery-apply-report.schema.json).",
+)
+@config_option
+@registry_option
+@tf_binary_option
+@tofu_binary_option
+@tf_log_option
+def apply_command(
+    plan_id: str,
+    output_format: str,
+    config_path: Path | None,
+    registry_dir: Path | None,
+    tf_binary: str | None,
+    tofu_binary: str | None,
+    tf_log: str | None,
+) -> ExitCode:
+    """Carry out an approved surgery plan.
+
+    Refused, changing nothing, unless enough distinct reviewers other than the author
+    approved this plan's binding, and the state's lineage, serial and version and the
+    stack's files are still those planned. Then, under the stack's orchestrator lease
+    (operation surgery): the current state version is the snapshot; the state planned
+    on the copy is pushed (terraform state push, Terraform's lock, never -force);
+    a fresh plan must match the expectation, else the snapshot is pushed back and the
+    report says so. Every step is recorded beside the plan.
+
+    \b
+    Exit codes: 0 applied and verified, 1 refused, failed or rolled back.
+    """
+    report = apply(
+        SurgeryRequest(
+            plan_id=plan_id,
+            config_path=config_path,
+            registry_dir=registry_dir,
+            engine=EngineOptions(tf_binary, tofu_binary, tf_log),
+        )
+    )
+    if output_format == "json":
+        click.echo(render_json(report), nl=False)
+    else:
+        click.echo(f"surgery {report.planId} on {report.stack}: {report.result}")
+        if report.approvals:
+            click.echo(f"  approved by: {', '.join(report.approvals)}")
+        for step in report.steps:
+            click.echo(f"  [{step.step}] {step.detail}")
+    if report.reason and report.exitCode:
+        click.echo(f"error: {report.reason}", err=True)
+    return ExitCode(report.exitCode)

@@ -1,8 +1,12 @@
-"""`iacdrift sandbox up | status | down | drift | token`: the loopback cloud and its estate.
+"""`iacdrift sandbox up | status | down | drift | token | reviewer`: the loopback cloud
+and its estate.
 
 Besides the moto server, `up` starts the stand-in OIDC token endpoint and
 creates the least-privilege roles each stack (and the inventory) assumes with
 the web identity, so the whole credentials path of a scheduled run works here.
+It also creates two surgery reviewers (IAM users with an access key each, allowed
+the surgery prefix of the state bucket only), so one person can play the author
+and two reviewers of a state surgery.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class UpReport:
     state_dir: Path = Path()
     token_endpoint: tokens.TokenEndpointRecord | None = None
     roles: list[str] = field(default_factory=list)
+    reviewers: list[iam.ReviewerKey] = field(default_factory=list)
 
 
 def sandbox_dir(project: Project) -> Path:
@@ -116,6 +121,7 @@ def up(project: Project, *, apply: bool = True, progress: Progress = _quiet) -> 
     report = UpReport(state=state, started=started, state_dir=directory)
     report.token_endpoint = _ensure_token_endpoint(directory, progress)
     report.roles = provision_roles(project, state)
+    report.reviewers = provision_reviewers(project, state).reviewers
     if not apply:
         return report
     bench = Workbench.open(project, cloud=CloudTarget.SANDBOX)
@@ -196,6 +202,38 @@ def provision_roles(project: Project, state: srv.SandboxState) -> list[str]:
     return iam.provision(specs, audience, sandbox_credentials(), target)
 
 
+def state_buckets(project: Project, state: srv.SandboxState) -> list[str]:
+    """The registered stacks' state buckets and the sandbox's own, sorted."""
+    return sorted({s.unit.spec.state.bucket for s in project.stacks} | {state.stateBucket})
+
+
+def provision_reviewers(project: Project, state: srv.SandboxState) -> iam.ReviewersRecord:
+    """Create (or keep) the surgery reviewer users; their keys saved in the sandbox
+    directory (reused by the next `up` while the server still knows them)."""
+    return iam.provision_reviewers(
+        state_buckets(project, state),
+        sandbox_dir(project),
+        sandbox_credentials(),
+        Target(state.region, state.endpoint_url),
+    )
+
+
+def reviewer(project: Project, number: int) -> iam.ReviewerKey:
+    """Reviewer ``number`` of the running sandbox (its user, ARN and key)."""
+    state, running = status(project)
+    if state is None or not running:
+        raise SandboxError("the sandbox is not running: start it with `iacdrift sandbox up`")
+    record = iam.load_reviewers(sandbox_dir(project))
+    found = record.reviewer(number) if record is not None else None
+    if found is None:
+        known = len(iam.REVIEWER_USERS)
+        raise SandboxError(
+            f"the sandbox has no reviewer {number} (it makes reviewers 1 to {known}): "
+            "run `iacdrift sandbox up` to create them"
+        )
+    return found
+
+
 def status(project: Project) -> tuple[srv.SandboxState | None, bool]:
     """The recorded sandbox and whether its server is up and answering."""
     state = srv.load_state(sandbox_dir(project))
@@ -207,6 +245,8 @@ def status(project: Project) -> tuple[srv.SandboxState | None, bool]:
 def down(project: Project) -> str:
     directory = sandbox_dir(project)
     said = _stop_token_endpoint(directory)
+    # moto keeps the users in memory: their keys die with the server.
+    iam.forget_reviewers(directory)
     state = srv.load_state(directory)
     if state is None:
         return "; ".join([*said, "no sandbox recorded; nothing to stop"])

@@ -7,7 +7,7 @@ Rules, in the order the code follows them:
 2. The state object is read with the stack's own credentials, with its S3 version id;
    a stack without a state has nothing to operate on (an input error).
 3. The author is the caller identity (``sts:GetCallerIdentity``) of the credentials
-   that plan: the orchestrator's, never a flag.
+   that plan (the environment's AWS keys, else the orchestrator's), never a flag.
 4. A scratch copy of the stack gets a local backend over a private copy of the state
    (a 0700 directory, removed at the end, whatever happens: the state holds secrets in
    clear text); each operation runs there with real Terraform (``state mv``, ``state
@@ -21,10 +21,14 @@ Rules, in the order the code follows them:
    approved.
 6. ``--out DIR`` gets ``<stack>.<planId>.surgery.json`` and ``.md``; never the edited
    state, never a stack directory.
+7. The plan and the edited state are stored for review and apply under the stack's
+   state bucket, ``iacdrift/surgery/<stack>/<plan-id>/`` (conditional writes: a plan
+   id is written once), with the planner's credentials.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +36,13 @@ from typing import Any
 
 from iacdrift.aws import state_versions
 from iacdrift.aws.sts import caller_identity
+from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile.plan import files_digest
 from iacdrift.core.reconcile.targeted import plan_changes
 from iacdrift.core.surgery.plan import OperationRun, assemble_plan, bind
 from iacdrift.core.surgery.state import resource_providers, touched
+from iacdrift.credentials import person_credentials
 from iacdrift.engine.base import CliEngine, StackCall
 from iacdrift.engine.workspace import private_dir, scratch_copy, stack_files
 from iacdrift.errors import InputError
@@ -122,7 +128,8 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
     state = load_json(found.body, spec.uri)
     if not isinstance(state, dict):
         raise InputError(f"{spec.uri}: the state is not a JSON object; look at the object")
-    author = caller_identity(bench.orchestrator_credentials(), bench.target)
+    person = person_credentials(os.environ, bench.orchestrator_credentials())
+    author = caller_identity(person, bench.target)
     engine = bench.engine(ref)
     runs: list[OperationRun] = []
     lock_file = saved_lock(bench, ref)
@@ -146,6 +153,7 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
                 runs.append(OperationRun(command, gone, came))
             reading = engine.plan_and_show(call, init=False)
             providers = locked_providers(workdir)
+            edited = state_file.read_bytes()
         finally:
             shutil.rmtree(private, ignore_errors=True)
     binding = bind(
@@ -166,6 +174,11 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
         runs=runs,
         changes=plan_changes(reading.plan_json),
     )
+    # Rule 7: shared with the reviewers, beside the stack's state (same bucket, same
+    # protection: the edited state holds what the state holds).
+    store = SurgeryStore(spec.bucket, person, target)
+    store.put_plan(plan.stack, plan.planId, render_json(plan).encode())
+    store.put_state(plan.stack, plan.planId, edited)
     written: list[Path] = []
     if request.out_dir is not None:
         request.out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,12 @@ from iacdrift.models.policy import (
 from iacdrift.models.registry import DriftManagedUnit, Settings
 from iacdrift.models.repair import RepairApplyReport, RepairPlan
 from iacdrift.models.run import RunReport, StatusReport
-from iacdrift.models.surgery import StateMigration, SurgeryPlan
+from iacdrift.models.surgery import (
+    StateMigration,
+    SurgeryApplyReport,
+    SurgeryApproval,
+    SurgeryPlan,
+)
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
 # pydantic generates JSON Schema draft 2020-12; saying so lets validators pick it.
@@ -58,6 +63,8 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "repair-apply-report.schema.json": RepairApplyReport,
     "state-migration.schema.json": StateMigration,
     "surgery-plan.schema.json": SurgeryPlan,
+    "surgery-approval.schema.json": SurgeryApproval,
+    "surgery-apply-report.schema.json": SurgeryApplyReport,
 }
 
 # Files we read are validated as input; records we emit are described as output

@@ -396,6 +396,24 @@ class Oidc(Strict):
         return self
 
 
+class SurgerySettings(Strict):
+    """State surgery: how many distinct reviewers (other than the author) approve a plan."""
+
+    approvals: dict[RiskTier, int] = Field(
+        default_factory=lambda: {
+            RiskTier.CRITICAL: 2,
+            RiskTier.HIGH: 2,
+            RiskTier.MEDIUM: 1,
+            RiskTier.LOW: 1,
+        },
+        description="Distinct approvals a surgery plan needs, by the stack's risk tier; a "
+        "tier left out needs 2.",
+    )
+
+    def required(self, tier: RiskTier) -> int:
+        return max(1, self.approvals.get(tier, 2))
+
+
 class Settings(Strict):
     """Registry-level settings, from ``iacdrift.yaml`` beside ``registry/``."""
 
@@ -419,6 +437,7 @@ class Settings(Strict):
     )
     exclusions: list[Exclusion] = Field(default_factory=list)
     terraform: TerraformSettings = Field(default_factory=TerraformSettings)
+    surgery: SurgerySettings = Field(default_factory=SurgerySettings)
     leaseTable: str | None = Field(
         default=None,
         description="DynamoDB table (hash key LockID) for iacdrift's per-stack orchestrator "

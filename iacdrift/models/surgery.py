@@ -595,3 +595,49 @@ class SurgeryPlan(Record):
         if self.approvable and not self.expectation.matches:
             raise ValueError("a plan whose result does not match its expectation is not approvable")
         return self
+
+
+class SurgeryApproval(Record):
+    """One reviewer's approval of one surgery plan (``iacdrift surgery approve``)."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["SurgeryApproval"] = "SurgeryApproval"
+    planId: str = Field(pattern=r"^sp-[0-9a-f]{16}$")
+    stack: str
+    bindingHash: str = Field(description="The plan's binding.hash the reviewer approved.")
+    reviewer: str = Field(
+        pattern=r"^arn:",
+        description="Caller identity of the approving credentials (sts:GetCallerIdentity).",
+    )
+    approvedAt: UtcDatetime
+    comment: str | None = None
+
+
+class SurgeryStepRecord(Record):
+    """One step of ``iacdrift surgery apply``, recorded beside the plan as it happens."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["SurgeryStep"] = "SurgeryStep"
+    planId: str
+    step: str = Field(description="snapshot | pushed | verified | rolled-back | failed")
+    at: UtcDatetime
+    actor: str
+    detail: str
+    stateSerial: int | None = None
+    stateVersionId: str | None = None
+
+
+class SurgeryApplyReport(Record):
+    """What ``iacdrift surgery apply`` did."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["SurgeryApplyReport"] = "SurgeryApplyReport"
+    planId: str
+    stack: str
+    result: Literal["applied", "refused", "rolled-back", "failed"]
+    reason: str | None = None
+    approvals: list[str] = Field(default_factory=list, description="Reviewers counted.")
+    snapshotVersionId: str | None = None
+    steps: list[SurgeryStepRecord] = Field(default_factory=list)
+    resultingPlan: list[ResultingChange] = Field(default_factory=list)
+    exitCode: int

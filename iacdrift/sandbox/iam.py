@@ -15,6 +15,13 @@ trusted by the GitHub OIDC provider and may touch only:
 
 The inventory role may list and describe, and read (never write) every state.
 
+Surgery plans and approvals live under ``iacdrift/surgery/`` of each state bucket
+(:mod:`iacdrift.aws.surgery_store`); :func:`surgery_statements` is what the planner's
+and the reviewers' identities need there. No stack role gets it: a stack's role
+keeps access to its own state key only. The sandbox gives it to two IAM users,
+``surgery-reviewer-1`` and ``-2`` (:func:`provision_reviewers`), whose access keys it
+keeps in ``<sandbox dir>/reviewers.json`` (mode 0600) so a person can act as either.
+
 What moto 5.2 enforces (with ``/moto-api/reset-auth``) and what it does not:
 actions and S3 bucket/object ARNs are enforced; ``Condition`` blocks (the trust
 policy's ``aud``/``sub``, the ``s3:prefix`` of ListBucket) are ignored; a
@@ -31,11 +38,24 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from iacdrift.aws.provisioning import OidcProvider, RoleDefinition, put_roles
+from pydantic import BaseModel, ConfigDict, Field
+
+from iacdrift.aws.provisioning import (
+    OidcProvider,
+    RoleDefinition,
+    UserAccessKey,
+    UserDefinition,
+    put_roles,
+    put_users,
+)
 from iacdrift.aws.session import AwsCredentials, Target
+from iacdrift.aws.surgery_store import SURGERY_PREFIX
 from iacdrift.errors import InputError
+from iacdrift.models.finding import CredentialsSource
+from iacdrift.sandbox.daemon import read_record, write_record
 from iacdrift.sandbox.token_endpoint import ISSUER, SUBJECT
 
 OIDC_HOST = ISSUER.removeprefix("https://")
@@ -216,6 +236,44 @@ def inventory_policy(
     }
 
 
+def surgery_statements(state_buckets: Iterable[str]) -> list[dict[str, Any]]:
+    """What the planner and the reviewers need to share surgery plans and approvals
+    under ``iacdrift/surgery/`` of each state bucket, and nothing else of it:
+
+    * ``s3:GetObject`` and ``s3:PutObject`` on ``arn:aws:s3:::<bucket>/iacdrift/surgery/*``
+      (plans, edited states, approvals, apply records; no delete: the records stay);
+    * ``s3:ListBucket`` on ``arn:aws:s3:::<bucket>`` with the condition ``StringLike``
+      ``s3:prefix`` = ``iacdrift/surgery/*`` (listing the approvals; and without it S3
+      answers AccessDenied, not NoSuchKey, for an approval not written yet).
+
+    ``sts:GetCallerIdentity`` (who the planner or the reviewer is) needs no
+    permission. The write-once rule (a plan or an approval never replaced) is kept by
+    the conditional puts of the store; on AWS a ``Deny`` of ``s3:PutObject`` on
+    ``.../approvals/*`` with ``{"Null": {"s3:if-none-match": "true"}}`` would enforce it
+    for every client. It is not provisioned here: moto ignores ``Condition`` blocks
+    and would deny every put.
+    """
+    buckets = sorted(set(state_buckets))
+    return [
+        _statement(
+            "SurgeryRecords",
+            ["s3:GetObject", "s3:PutObject"],
+            [f"arn:aws:s3:::{b}/{SURGERY_PREFIX}*" for b in buckets],
+        ),
+        {
+            **_statement(
+                "ListSurgeryRecords", ["s3:ListBucket"], [f"arn:aws:s3:::{b}" for b in buckets]
+            ),
+            "Condition": {"StringLike": {"s3:prefix": [f"{SURGERY_PREFIX}*"]}},
+        },
+    ]
+
+
+def surgery_policy(state_buckets: Iterable[str]) -> dict[str, Any]:
+    """:func:`surgery_statements` as a policy document."""
+    return {"Version": "2012-10-17", "Statement": surgery_statements(state_buckets)}
+
+
 def trust_policy(account: str, audience: str) -> dict[str, Any]:
     """Trust the GitHub OIDC provider for the example repository's main branch.
 
@@ -291,3 +349,78 @@ def provision(
         )
     put_roles(providers, roles, credentials, target)
     return [role.name for role in roles]
+
+
+# -- the sandbox's surgery reviewers ------------------------------------------------------
+
+REVIEWER_USERS: tuple[str, ...] = ("surgery-reviewer-1", "surgery-reviewer-2")
+REVIEWERS_FILE = "reviewers.json"
+SURGERY_POLICY_NAME = "iacdrift-surgery"
+
+
+class ReviewerKey(BaseModel):
+    """One reviewer user of the sandbox and its access key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1, description="N of `iacdrift sandbox reviewer N`.")
+    user: str = Field(description="IAM user name.")
+    arn: str = Field(description="The user's ARN: who sts:GetCallerIdentity says it is.")
+    accessKeyId: str
+    secretAccessKey: str = Field(repr=False)
+
+    def credentials(self) -> AwsCredentials:
+        """The reviewer's key as credentials (a person's own: ambient)."""
+        return AwsCredentials(
+            self.accessKeyId, self.secretAccessKey, source=CredentialsSource.AMBIENT
+        )
+
+
+class ReviewersRecord(BaseModel):
+    """`<sandbox dir>/reviewers.json` (mode 0600: it holds secret keys). Persisted;
+    ``schemaVersion`` guards its format."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schemaVersion: int = 1
+    reviewers: list[ReviewerKey] = Field(default_factory=list)
+
+    def reviewer(self, number: int) -> ReviewerKey | None:
+        return next((r for r in self.reviewers if r.number == number), None)
+
+
+def load_reviewers(state_dir: Path) -> ReviewersRecord | None:
+    return read_record(state_dir / REVIEWERS_FILE, ReviewersRecord, "reviewers record")
+
+
+def forget_reviewers(state_dir: Path) -> None:
+    (state_dir / REVIEWERS_FILE).unlink(missing_ok=True)
+
+
+def provision_reviewers(
+    state_buckets: Iterable[str], state_dir: Path, credentials: AwsCredentials, target: Target
+) -> ReviewersRecord:
+    """Create (or keep) the reviewer users with :func:`surgery_policy` inline, reuse
+    the keys saved in ``state_dir`` while IAM still lists them, save the record."""
+    saved = load_reviewers(state_dir)
+    previous = [
+        UserAccessKey(r.user, r.arn, r.accessKeyId, r.secretAccessKey)
+        for r in (saved.reviewers if saved is not None else [])
+    ]
+    policy = json.dumps(surgery_policy(state_buckets), sort_keys=True)
+    users = [UserDefinition(name, "/", SURGERY_POLICY_NAME, policy) for name in REVIEWER_USERS]
+    keys = put_users(users, previous, credentials, target)
+    record = ReviewersRecord(
+        reviewers=[
+            ReviewerKey(
+                number=number,
+                user=key.user,
+                arn=key.arn,
+                accessKeyId=key.access_key_id,
+                secretAccessKey=key.secret_access_key,
+            )
+            for number, key in enumerate(keys, start=1)
+        ]
+    )
+    write_record(state_dir / REVIEWERS_FILE, record, mode=0o600)
+    return record
