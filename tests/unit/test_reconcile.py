@@ -450,3 +450,18 @@ def test_the_stack_apply_follows_targeted_reverts_without_a_false_cycle() -> Non
     deps = {"aws_s3_bucket.b": ["aws_s3_bucket.a"], "aws_s3_bucket.c": ["aws_s3_bucket.b"]}
     plan = _plan(findings, dependencies=deps)
     assert [s.action for s in plan.steps] == [Action.REVERT, Action.APPLY, None]
+
+
+def test_a_step_on_a_module_precedes_steps_inside_it() -> None:
+    """Rule 3 of the graph: module nesting within a phase."""
+    nodes = [
+        Node("whole", "s", 0, True, addresses=("module.old", "module.new")),
+        Node("inside", "s", 0, True, addresses=('module.new["a"].aws_s3_bucket.b',)),
+        Node("deeper", "s", 0, True, addresses=("module.new.module.c.aws_s3_bucket.d",)),
+        Node("elsewhere", "s", 0, True, addresses=("module.newer.aws_s3_bucket.e",)),
+        Node("keyed", "s", 0, True, addresses=('module.k["x"]',)),
+        Node("other-key", "s", 0, True, addresses=('module.k["y"].aws_s3_bucket.f',)),
+    ]
+    graph = build_graph(nodes)
+    assert sorted(graph.edges) == [("whole", "deeper"), ("whole", "inside")]
+    assert batches(graph) == [["elsewhere", "keyed", "other-key", "whole"], ["deeper", "inside"]]

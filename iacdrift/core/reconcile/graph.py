@@ -15,7 +15,10 @@ Edges, for the ordered steps of one stack:
    A's (``dependencies``: address -> the addresses it depends on, from the state's
    ``dependencies`` and the configuration's references; compared without instance
    keys). Across phases rule 1 decides, so data never contradicts precedence.
-3. Across stacks: when stack D reads stack U's outputs (``terraform_remote_state``,
+3. Module nesting within a phase: a step on a module instance (a ``moved`` of a
+   whole module call, ``module.a`` or ``module.a["k"]``) precedes a step on an
+   address inside it (``module.a.aws_s3_bucket.x``, ``module.a.module.b...``).
+4. Across stacks: when stack D reads stack U's outputs (``terraform_remote_state``,
    registry order), U's verification precedes D's first steps.
 
 A cycle is a :class:`~iacdrift.errors.DependencyCycleError` naming its members.
@@ -31,6 +34,7 @@ from typing import Any
 
 import networkx as nx
 
+from iacdrift.core.reconcile import hcl
 from iacdrift.errors import DependencyCycleError
 from iacdrift.models.finding import Action
 from iacdrift.primitives.address import config_address
@@ -114,6 +118,7 @@ def build_graph(
         needs = (dependencies or {}).get(stack)
         if needs:
             _dependency_edges(graph, ordered, _resource_graph(needs))
+        _nesting_edges(graph, ordered)
     verify = {
         stack: next((n.id for n in members if n.phase == VERIFY_PHASE), None)
         for stack, members in by_stack.items()
@@ -149,6 +154,35 @@ def _dependency_edges(graph: Any, phases: list[list[Node]], resources: Any) -> N
                 for before in owners.get(address, []):
                     if before != node.id:
                         graph.add_edge(before, node.id)
+
+
+def is_module_address(address: str) -> bool:
+    """``module.a``, ``module.a["k"]``, ``module.a.module.b``: a module instance, no resource."""
+    try:
+        steps = hcl.parse_address(address)
+    except ValueError:
+        return False
+    return len(steps) % 2 == 0 and all(s.name == "module" for s in steps[::2])
+
+
+def _nesting_edges(graph: Any, phases: list[list[Node]]) -> None:
+    """Rule 3."""
+    for members in phases:
+        modules = [
+            (node.id, address)
+            for node in members
+            for address in node.addresses
+            if is_module_address(address)
+        ]
+        if not modules:
+            continue
+        for node in members:
+            for owner, module in modules:
+                # Inside module.a: module.a.x, and (module.a names every instance)
+                # module.a["k"].x.
+                prefixes = (module + ".",) if module.endswith("]") else (module + ".", module + "[")
+                if owner != node.id and any(a.startswith(prefixes) for a in node.addresses):
+                    graph.add_edge(owner, node.id)
 
 
 def check_acyclic(graph: Any) -> None:
