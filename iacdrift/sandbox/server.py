@@ -19,7 +19,13 @@ from iacdrift.sandbox.daemon import free_port as free_port
 
 STATE_FILE = "sandbox.json"
 LOG_FILE = "moto.log"
-MOTO = Daemon(name="moto server", module="moto.server", port_flag="-p", health_path="/moto-api/")
+MOTO = Daemon(
+    name="moto server",
+    # moto's application served one request per connection: see sandbox/moto_server.py.
+    module="iacdrift.sandbox.moto_server",
+    port_flag="-p",
+    health_path="/moto-api/",
+)
 REGION = "us-east-1"
 # moto accepts any key; these name the sandbox identity in Terraform's lock info.
 ACCESS_KEY_ID = "AKIASANDBOXIACDRIFT0"

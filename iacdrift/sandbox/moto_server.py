@@ -1,0 +1,58 @@
+"""The sandbox's moto server: moto's own application, one request per connection.
+
+Run as ``python -m iacdrift.sandbox.moto_server -p PORT [-H HOST]`` by
+:data:`iacdrift.sandbox.server.MOTO` instead of ``python -m moto.server``.
+
+Why not moto's own launcher: werkzeug serves it with HTTP/1.1 keep-alive. When the
+server closes an idle connection that a client has just reused, the client's SDK
+sees the connection drop after sending and retries a request the server may already
+have carried out. For Terraform's DynamoDB state lock that is a conditional put made
+twice (the second is refused, so the plan reports the state "locked" by its own
+lock, and that lock is left behind) or an unlock made twice (the second is refused:
+"Error releasing the state lock"). Seen with OpenTofu 1.6 under load. Answering with
+HTTP/1.0 closes every connection after its response, so no client ever reuses one.
+The application, its routes and its backends are moto's, unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+
+class OneRequestPerConnection(MotoRequestHandler):
+    """moto's request handler, speaking HTTP/1.0: the connection closes after each
+    response (werkzeug keeps the protocol a handler sets itself)."""
+
+    protocol_version = "HTTP/1.0"
+
+
+def _stop(signum: int, frame: Any) -> None:
+    sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-p", "--port", type=int, required=True)
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    app.debug = True
+    run_simple(args.host, args.port, app, threaded=True, request_handler=OneRequestPerConnection)
+
+
+if __name__ == "__main__":
+    main()
