@@ -176,6 +176,15 @@ def plan_command(
     "new code are skipped as 'needs a code change (PR)'.",
 )
 @click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write <stack>.repair-apply.json and, per step, <stack>.<step>.plan.json: the "
+    "step's saved plan as JSON with every sensitive value replaced by its fingerprint "
+    "(the plan file itself never leaves the private scratch directory).",
+)
+@click.option(
     "--max-objects",
     type=click.IntRange(min=1),
     default=None,
@@ -200,6 +209,7 @@ def apply_command(
     plan_path: Path,
     yes: bool,
     write_code: bool,
+    out_dir: Path | None,
     max_objects: int | None,
     output_format: str,
     config_path: Path | None,
@@ -239,6 +249,7 @@ def apply_command(
             yes=yes,
             write_code=write_code,
             max_objects=max_objects,
+            out_dir=out_dir,
             config_path=config_path,
             registry_dir=registry_dir,
             engine=EngineOptions(tf_binary, tofu_binary, tf_log),

@@ -73,14 +73,19 @@ from iacdrift.core.reconcile.generated import clean_generated_config
 from iacdrift.core.reconcile.heal import stack_policies
 from iacdrift.core.reconcile.patch import apply_unified_diff
 from iacdrift.core.reconcile.plan import files_digest, plan_content_id
-from iacdrift.core.reconcile.targeted import expected_plan, out_of_bounds, plan_changes
+from iacdrift.core.reconcile.targeted import (
+    expected_plan,
+    out_of_bounds,
+    plan_changes,
+    redacted_plan,
+)
 from iacdrift.engine.base import CliEngine, SavedPlan, StackCall
 from iacdrift.engine.workspace import private_dir, stack_anchor, stack_files
 from iacdrift.errors import ExecutionError, ExitCode, IacdriftError, InputError, RefusedError
 from iacdrift.flows.check import CheckOptions, check_stack, classifier_for
 from iacdrift.flows.classification import Classifier
 from iacdrift.flows.lockfiles import saved_lock
-from iacdrift.flows.repair import BLOCK_KINDS, decoded_files, to_repair
+from iacdrift.flows.repair import BLOCK_KINDS, decoded_files, refuse_stack_dirs, to_repair
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import display_path, load_project
@@ -98,6 +103,7 @@ from iacdrift.models.repair import (
     StepStatus,
     Verification,
 )
+from iacdrift.report.common import render_json
 
 DEFAULT_MAX_OBJECTS = 25
 BLOCKS_FILE = "iacdrift_repair.tf"
@@ -114,6 +120,7 @@ class RepairApplyRequest:
     yes: bool = False
     write_code: bool = False
     max_objects: int | None = None
+    out_dir: Path | None = None  # the report and each step's redacted plan JSON
     config_path: Path | None = None
     registry_dir: Path | None = None
     engine: EngineOptions = field(default_factory=EngineOptions)
@@ -135,6 +142,8 @@ class ApplyOptions:
     lease: locking.Lease | None = None
     # Finding ids of the check the plan was made from (auto-heal): not new in verification.
     known_findings: frozenset[str] = frozenset()
+    # Where each step's redacted plan JSON goes (never the plan file); None: nowhere.
+    out_dir: Path | None = None
     lock_file: str | None = None
 
 
@@ -182,6 +191,9 @@ def apply_repair(request: RepairApplyRequest, clock: Clock = utc_now) -> RepairA
             f"{display_path(request.plan_path)}: stack {plan.stack!r} is not registered; "
             "repair apply acts only on registered stacks (their state, role and lease)"
         )
+    if request.out_dir is not None:
+        refuse_stack_dirs(request.out_dir, [s.stack_dir for s in project.stacks], "--out")
+        request.out_dir.mkdir(parents=True, exist_ok=True)
     bench = Workbench.open(project, request.engine)
     ref = StackRef.of(registered[plan.stack])
     classifier = classifier_for(bench, clock(), policies_dir=request.policies_dir)
@@ -191,8 +203,13 @@ def apply_repair(request: RepairApplyRequest, clock: Clock = utc_now) -> RepairA
         max_objects=request.max_objects,
         clock=clock,
         classifier=classifier,
+        out_dir=request.out_dir,
     )
-    return execute_plan(bench, ref, plan, options)
+    report = execute_plan(bench, ref, plan, options)
+    if request.out_dir is not None:
+        path = request.out_dir / f"{plan.stack}.repair-apply.json"
+        path.write_text(render_json(report), encoding="utf-8")
+    return report
 
 
 # --- what runs -----------------------------------------------------------------------------
@@ -326,6 +343,8 @@ class Scratch:
     engine: CliEngine
     call: StackCall
     plans: Path  # 0700, beside the copy; plan files live here until applied
+    out_dir: Path | None = None  # each step's redacted plan JSON (repair apply --out)
+    salt: bytes = b""
     blocks: list[str] = field(default_factory=list)
     generated: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -478,7 +497,13 @@ def _scratch(bench: Workbench, ref: StackRef, options: ApplyOptions) -> Iterator
     with prepared(bench, ref, lock_file=lock_file) as ready:
         plans = private_dir(bench.scratch_parent, "iacdrift-plans-")
         try:
-            yield Scratch(ready.engine, ready.call, plans)
+            yield Scratch(
+                ready.engine,
+                ready.call,
+                plans,
+                out_dir=options.out_dir,
+                salt=bench.fingerprint_salt() if options.out_dir is not None else b"",
+            )
         finally:
             shutil.rmtree(plans, ignore_errors=True)
 
@@ -505,6 +530,11 @@ def _plan_one(
         targets = sorted({*targets, *(hcl.render_address(a) for a in pending)})
     saved = scratch.plan(step, targets, refresh_only)
     changes = plan_changes(saved.plan_json, refresh_only=refresh_only)
+    if scratch.out_dir is not None:
+        # Only the redacted JSON leaves the scratch directory, never the plan file.
+        redacted = redacted_plan(saved.plan_json, salt=scratch.salt)
+        path = scratch.out_dir / f"{scratch.call.stack}.{step.id}.plan.json"
+        path.write_text(json.dumps(redacted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     allowed = {*step.addresses, *pending}
     others = out_of_bounds(changes, allowed)
     lines = expected_plan(changes)

@@ -98,7 +98,8 @@ def test_open_ssh_is_reverted_by_a_person_and_verified(
     )
 
     # --yes: reverted under the lease, recorded, verified.
-    code, done, stderr = apply_plan(sandbox_project, plan_path, "--yes")
+    out = tmp_path / "applied"
+    code, done, stderr = apply_plan(sandbox_project, plan_path, "--yes", "--out", str(out))
     assert code == 0, (stderr, done)
     assert done.result.value == "repaired"
     assert done.snapshotVersionId
@@ -111,8 +112,13 @@ def test_open_ssh_is_reverted_by_a_person_and_verified(
     code, after = check_json(sandbox_project, "prod-network")
     assert findings_of(after, "prod-network") == []
     assert _tree(stacks) == before
-    # No plan file left anywhere in the project.
+    # No plan file left anywhere in the project; --out has the redacted JSON only.
     assert not list(sandbox_project.root.rglob("*.tfplan"))
+    assert not list(out.rglob("*.tfplan"))
+    redacted = json.loads((out / f"prod-network.{step.id}.plan.json").read_text())
+    assert [c["address"] for c in redacted["resource_changes"]] == step.addresses
+    assert "variables" not in redacted
+    assert json.loads((out / "prod-network.repair-apply.json").read_text())["result"] == "repaired"
 
 
 def test_a_stale_or_edited_plan_is_refused(sandbox_project: Project, tmp_path: Path) -> None:

@@ -244,3 +244,36 @@ def test_expected_plan_sorts_what_it_is_given() -> None:
 def test_expected_plan_of_nothing_says_no_changes() -> None:
     assert expected_plan([]) == ["no changes"]
     assert expected_plan(plan_changes(_plan(_change("aws_s3_bucket.b", "no-op")))) == ["no changes"]
+
+
+def test_a_redacted_plan_keeps_changes_and_hides_secrets_and_variables() -> None:
+    from iacdrift.core.reconcile.targeted import redacted_plan
+
+    plan = {
+        "format_version": "1.2",
+        "terraform_version": "1.15.5",
+        "variables": {"ledger_api_token": {"value": "s3cr3t-token"}},
+        "prior_state": {"values": {"outputs": {"x": {"value": "s3cr3t-token"}}}},
+        "resource_changes": [
+            {
+                "address": "aws_secretsmanager_secret_version.v",
+                "mode": "managed",
+                "type": "aws_secretsmanager_secret_version",
+                "change": {
+                    "actions": ["update"],
+                    "before": {"secret_string": "old-s3cr3t", "version_stages": ["AWSCURRENT"]},
+                    "after": {"secret_string": "new-s3cr3t", "version_stages": ["AWSCURRENT"]},
+                    "before_sensitive": {"secret_string": True},
+                    "after_sensitive": {"secret_string": True},
+                },
+            }
+        ],
+    }
+    out = redacted_plan(plan, salt=b"salt")
+    text = repr(out)
+    assert "s3cr3t" not in text
+    assert set(out) == {"format_version", "terraform_version", "resource_changes", "resource_drift"}
+    (change,) = out["resource_changes"]
+    assert change["actions"] == ["update"]
+    assert change["after"]["version_stages"] == ["AWSCURRENT"]
+    assert str(change["after"]["secret_string"]).startswith("(sensitive:")

@@ -25,7 +25,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["PlannedChange", "expected_plan", "out_of_bounds", "plan_changes"]
+from iacdrift.core.redact import redact
+
+__all__ = ["PlannedChange", "expected_plan", "out_of_bounds", "plan_changes", "redacted_plan"]
 
 _QUIET = {"no-op", "read"}
 
@@ -97,3 +99,50 @@ def out_of_bounds(changes: Collection[PlannedChange], allowed: Collection[str]) 
 def expected_plan(changes: Collection[PlannedChange]) -> list[str]:
     """One line per counted change (rule 4); ``["no changes"]`` when there is none."""
     return [c.render() for c in sorted(changes, key=lambda c: c.address)] or ["no changes"]
+
+
+def redacted_plan(plan_json: Mapping[str, Any], *, salt: bytes) -> dict[str, Any]:
+    """A saved plan as it may leave the private scratch directory (``repair apply
+    --out``): each resource change and drift with its address, actions, previous
+    address, and ``before``/``after`` with every sensitive subtree replaced by its
+    fingerprint marker (:func:`iacdrift.core.redact.redact`); the plan's variables,
+    prior state, configuration and outputs are left out (they hold values in clear)."""
+
+    def entries(key: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for item in plan_json.get(key) or []:
+            if not isinstance(item, Mapping):
+                continue
+            change = item.get("change") or {}
+            type_name = str(item.get("type", ""))
+            found.append(
+                {
+                    "address": item.get("address"),
+                    "previous_address": item.get("previous_address"),
+                    "mode": item.get("mode"),
+                    "type": type_name,
+                    "actions": list(change.get("actions") or []),
+                    "before": redact(
+                        change.get("before"),
+                        change.get("before_sensitive"),
+                        salt=salt,
+                        type_name=type_name,
+                    ),
+                    "after": redact(
+                        change.get("after"),
+                        change.get("after_sensitive"),
+                        salt=salt,
+                        type_name=type_name,
+                    ),
+                    "after_unknown": change.get("after_unknown"),
+                    "importing": change.get("importing"),
+                }
+            )
+        return sorted(found, key=lambda e: str(e["address"]))
+
+    return {
+        "format_version": plan_json.get("format_version"),
+        "terraform_version": plan_json.get("terraform_version"),
+        "resource_changes": entries("resource_changes"),
+        "resource_drift": entries("resource_drift"),
+    }
