@@ -273,22 +273,42 @@ class CurrentState:
     version_id: str | None
 
 
-def current_state(bench: Workbench, ref: StackRef) -> CurrentState:
-    """The state object as it is now, read with the stack's own credentials."""
+def read_state(bench: Workbench, ref: StackRef) -> tuple[dict[str, Any], str | None]:
+    """The registered stack's state object as it is now, parsed, and its S3 version id,
+    read with the stack's own credentials; ``({}, None)`` when there is none yet."""
     assert ref.unit is not None
     spec = ref.unit.spec.state
     found = state_versions.read_current(
         spec.bucket, spec.key, bench.credentials(ref), bench.target.with_region(spec.region)
     )
     if found is None:
-        return CurrentState(None, None, None)
+        return {}, None
     data = load_json(found.body, spec.uri)
     if not isinstance(data, dict):
         raise InputError(f"{spec.uri}: the state is not a JSON object; look at the state object")
+    return data, found.version_id
+
+
+def current_state(bench: Workbench, ref: StackRef) -> CurrentState:
+    """The state's lineage, serial and version id now (:func:`read_state`)."""
+    data, version = read_state(bench, ref)
     serial = data.get("serial")
-    return CurrentState(
-        data.get("lineage"), serial if isinstance(serial, int) else None, found.version_id
-    )
+    return CurrentState(data.get("lineage"), serial if isinstance(serial, int) else None, version)
+
+
+def push_state(
+    engine: CliEngine, call: StackCall, data: Mapping[str, Any], directory: Path
+) -> None:
+    """``terraform state push`` of ``data`` (its lineage checked and its serial set above
+    the current one by the caller; never ``-force``), through a file in ``directory``
+    (private: a state holds secrets) removed right after."""
+    path = directory / "push.tfstate"
+    try:
+        path.write_text(json.dumps(data), encoding="utf-8")
+        path.chmod(0o600)
+        engine.state_push(call, path)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def stale_reasons(plan: RepairPlan, files: str, state: CurrentState) -> list[str]:
@@ -1040,15 +1060,5 @@ def push_snapshot(bench: Workbench, ref: StackRef, scratch: Scratch, snapshot: s
             f"nothing and look at {spec.uri}"
         )
     data["serial"] = (now.serial or 0) + 1
-    path = scratch.plans / "snapshot.tfstate"
-    try:
-        path.write_text(json.dumps(data), encoding="utf-8")
-        path.chmod(0o600)
-        scratch.engine.state_push(scratch.call, path)
-    finally:
-        path.unlink(missing_ok=True)
+    push_state(scratch.engine, scratch.call, data, scratch.plans)
     return f"the state put back to version {snapshot} (serial now {data['serial']})"
-
-
-def exit_code(report: RepairApplyReport) -> ExitCode:
-    return ExitCode(report.exitCode)

@@ -31,13 +31,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from iacdrift import locking
-from iacdrift.aws import state_versions
 from iacdrift.aws.sts import caller_identity
 from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.clock import Clock, utc_now
@@ -50,10 +49,10 @@ from iacdrift.engine.base import CliEngine, StackCall
 from iacdrift.engine.workspace import private_dir, stack_files
 from iacdrift.errors import ExitCode, IacdriftError, InputError, RefusedError
 from iacdrift.flows.lockfiles import saved_lock
+from iacdrift.flows.repair_apply import push_state, read_state
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project, RegisteredStack, load_project
-from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.surgery import (
     ForceUnlockOperation,
     ResultingChange,
@@ -214,18 +213,7 @@ class _Apply:
         )
 
     def current(self) -> tuple[dict[str, Any], str | None]:
-        assert self.ref.unit is not None
-        spec = self.ref.unit.spec.state
-        found = state_versions.read_current(
-            spec.bucket,
-            spec.key,
-            self.bench.credentials(self.ref),
-            self.bench.target.with_region(spec.region),
-        )
-        if found is None:
-            return {}, None
-        data = load_json(found.body, spec.uri)
-        return (data if isinstance(data, dict) else {}), found.version_id
+        return read_state(self.bench, self.ref)
 
     def stale(self) -> list[str]:
         state, version = self.current()
@@ -309,17 +297,6 @@ def apply(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApplyReport
         lease.release()
 
 
-def _push(engine: CliEngine, call: StackCall, body: Mapping[str, Any], scratch: Path) -> None:
-    """``state push`` of ``body`` (its serial already set above the current one)."""
-    path = scratch / "push.tfstate"
-    try:
-        path.write_text(json.dumps(body), encoding="utf-8")
-        path.chmod(0o600)
-        engine.state_push(call, path)
-    finally:
-        path.unlink(missing_ok=True)
-
-
 def _carry_out(run: _Apply, edited: bytes, lease: locking.Lease) -> SurgeryApplyReport:
     plan, ref = run.plan, run.ref
     state, run.snapshot = run.current()
@@ -336,7 +313,7 @@ def _carry_out(run: _Apply, edited: bytes, lease: locking.Lease) -> SurgeryApply
         with prepared(run.bench, ref, lock_file=saved_lock(run.bench, ref)) as ready:
             lease.ensure_held()
             try:
-                _push(ready.engine, ready.call, {**planned, "serial": serial + 1}, scratch)
+                push_state(ready.engine, ready.call, {**planned, "serial": serial + 1}, scratch)
             except IacdriftError as exc:
                 run.step("failed", f"push refused: {exc.message}")
                 return run.report(
@@ -363,7 +340,7 @@ def _carry_out(run: _Apply, edited: bytes, lease: locking.Lease) -> SurgeryApply
                 )
             try:
                 back = {**state, "serial": int(now.get("serial") or serial) + 1}
-                _push(ready.engine, ready.call, back, scratch)
+                push_state(ready.engine, ready.call, back, scratch)
             except IacdriftError as exc:
                 run.step("failed", f"rollback refused: {exc.message}")
                 return run.report(
