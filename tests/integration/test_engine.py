@@ -28,6 +28,7 @@ from iacdrift.engine.base import Flavor, PlanOutcome
 from iacdrift.engine.engines import TOFU_BINARY_ENV, BinaryEngine, find_tofu, select_engine
 from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES
 from iacdrift.engine.seeding import Seeder
+from iacdrift.engine.survivors import PARENT_PID_VARIABLE, PARENT_START_VARIABLE
 from iacdrift.engine.workspace import socket_room
 from iacdrift.errors import (
     EngineUnavailableError,
@@ -60,6 +61,9 @@ ENGINE_KEYS = frozenset(
         "AWS_CONFIG_FILE",
         "AWS_SHARED_CREDENTIALS_FILE",
         "AWS_EC2_METADATA_DISABLED",
+        # run_process's marker naming this process (engine/survivors.py).
+        PARENT_PID_VARIABLE,
+        PARENT_START_VARIABLE,
     }
 )
 
@@ -181,6 +185,7 @@ def test_child_environment_is_allowlist_plus_stack_values(
         assert env["AWS_SESSION_TOKEN"] == credentials.session_token
         assert {name: env.get(name) for name in stack_values} == stack_values
         assert env["TF_CLI_CONFIG_FILE"] == str(bench.cli_config)
+        assert env[PARENT_PID_VARIABLE] == str(os.getpid())
         # Short and private wherever the project is (provider plugins' unix sockets).
         tmpdir = Path(env["TMPDIR"])
         assert tmpdir.parent == Path(tempfile.gettempdir())
