@@ -35,6 +35,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -64,6 +65,30 @@ def lease_lock_id(stack: str) -> str:
 def holder_name(run_id: str) -> str:
     """``hostname:pid:run id``: who holds a lease, readable by a human on call."""
     return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
+
+
+def dead_local_holder(holder: str, hostname: str | None = None) -> bool:
+    """Whether ``holder`` (a :func:`holder_name`) is a process of this host that no
+    longer runs (gone, or a zombie nobody reaped). A holder on another host, or one
+    whose liveness cannot be told, is not known dead."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    if parts[0] != (hostname or socket.gethostname()):
+        return False
+    pid = int(parts[1])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # Field 3, after the command in parentheses: Z is a zombie, X dead.
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
 
 
 def holder_run_id(holder: str) -> str | None:
@@ -203,6 +228,23 @@ class Lease:
             # Released or expired between our put and our read: try again.
         churn = LeaseState(self.stack, "(changing hands)", "", now, now)
         raise LeaseHeldError(self.stack, churn, now)
+
+    def acquire_from_dead(self) -> str | None:
+        """Take the lease; when a holder of this host that is dead holds it (a run that
+        was killed: its lease would otherwise stand until it expires), delete that
+        holder's item (conditional on the holder) and take it. Returns the dead
+        holder taken over, or None; raises LeaseHeldError as :meth:`acquire` does
+        for a live holder."""
+        try:
+            self.acquire()
+            return None
+        except LeaseHeldError as exc:
+            holder = exc.current.holder
+            if not dead_local_holder(holder):
+                raise
+            self._table.delete(self.lock_id, holder)
+        self.acquire()
+        return holder
 
     def renew(self) -> None:
         """Push the expiry one duration ahead; LeaseLostError if it is no longer ours."""

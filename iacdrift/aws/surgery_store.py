@@ -5,6 +5,7 @@ Layout of one plan (``<prefix>`` = ``iacdrift/surgery/<stack>/<plan-id>/``)::
 
     <prefix>plan.json                      the surgery plan record (written once)
     <prefix>state.tfstate                  the edited state to push (written once, SSE)
+    <prefix>snapshot.tfstate               the state apply started from (written once, SSE)
     <prefix>approvals/<reviewer>.json      one per reviewer: sha256(reviewer ARN)[:16]
     <prefix>steps/<name>.json              what apply did, step by step (overwritten)
 
@@ -37,6 +38,7 @@ from iacdrift.errors import CloudError, InputError
 SURGERY_PREFIX = "iacdrift/surgery/"
 PLAN_OBJECT = "plan.json"
 STATE_OBJECT = "state.tfstate"
+SNAPSHOT_OBJECT = "snapshot.tfstate"
 APPROVALS = "approvals/"
 STEPS = "steps/"
 # The length of the reviewer's digest in an approval's key.
@@ -200,6 +202,16 @@ class SurgeryStore:
 
     def get_state(self, stack: str, plan_id: str) -> bytes | None:
         return self._get(plan_prefix(stack, plan_id) + STATE_OBJECT)
+
+    def put_snapshot(self, stack: str, plan_id: str, body: bytes) -> bool:
+        """Keep a copy of the state apply starts from (the evidence of what was there;
+        its S3 version stays in the state bucket too); False (nothing written) when one
+        is kept already: the first attempt's snapshot is the one that counts."""
+        key = plan_prefix(stack, plan_id) + SNAPSHOT_OBJECT
+        return self._put_new(key, body, "application/json")
+
+    def get_snapshot(self, stack: str, plan_id: str) -> bytes | None:
+        return self._get(plan_prefix(stack, plan_id) + SNAPSHOT_OBJECT)
 
     # -- approvals ----------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ from iacdrift.cli.common import config_option, registry_option, tf_log_option
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.surgery import SurgeryPlanRequest, plan_surgery
-from iacdrift.flows.surgery_review import SurgeryRequest, apply, approve
+from iacdrift.flows.surgery_found import SurgeryRequest
+from iacdrift.flows.surgery_review import apply, approve
+from iacdrift.flows.surgery_status import status
 from iacdrift.flows.workbench import EngineOptions
 from iacdrift.report.common import render_json
 from iacdrift.report.surgery import render_surgery_markdown
@@ -24,7 +26,10 @@ registered stack's state, planned on a private copy first.
                            it, bind the result, store it for review
   surgery approve PLAN_ID  approve as the caller identity (never the author)
   surgery apply PLAN_ID    with enough approvals: lease, lock, snapshot, push,
-                           verify with a fresh plan, roll back on a mismatch
+                           verify with a fresh plan, roll back on a mismatch;
+                           after a crash, the same command resumes
+  surgery status PLAN_ID   where a surgery stands, and the one command that
+                           finishes or rolls it back
 """
 
 
@@ -174,14 +179,23 @@ def apply_command(
 
     Refused, changing nothing, unless enough distinct reviewers other than the author
     approved this plan's binding, and the state's lineage, serial and version and the
-    stack's files are still those planned. Then, under the stack's orchestrator lease
-    (operation surgery): the current state version is the snapshot; the state planned
-    on the copy is pushed (terraform state push, Terraform's lock, never -force);
-    a fresh plan must match the expectation, else the snapshot is pushed back and the
-    report says so. Every step is recorded beside the plan.
+    stack's files are still those planned. A force-unlock releases only the lock the
+    plan names, only while it is that same lock and older than
+    surgery.staleLockAfterMinutes (default 120). Then, under the stack's orchestrator
+    lease (operation surgery): the current state version is the snapshot (a copy is
+    kept beside the plan); the state planned on the copy is pushed (terraform state
+    push, Terraform's lock, never -force); a fresh plan must match the expectation,
+    else the snapshot is pushed back and the report says so. Every step is recorded
+    beside the plan.
+
+    After a crash (kill -9, lost runner) run the same command again: it sees where
+    the surgery stands (see `surgery status`), kills Terraform processes the dead run
+    left, takes over its lease on this host, and verifies a pushed state (rolling
+    back on a mismatch) or starts from the beginning when nothing was pushed.
 
     \b
-    Exit codes: 0 applied and verified, 1 refused, failed or rolled back.
+    Exit codes: 0 applied and verified (or already), 1 refused, failed or rolled
+    back.
     """
     report = apply(
         SurgeryRequest(
@@ -202,3 +216,62 @@ def apply_command(
     if report.reason and report.exitCode:
         click.echo(f"error: {report.reason}", err=True)
     return ExitCode(report.exitCode)
+
+
+@surgery_group.command("status")
+@click.argument("plan_id", metavar="PLAN_ID")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: a SurgeryStatus (schemas/surgery-status.schema.json).",
+)
+@config_option
+@registry_option
+def status_command(
+    plan_id: str, output_format: str, config_path: Path | None, registry_dir: Path | None
+) -> ExitCode:
+    """Where a surgery stands, and the one command that finishes or rolls it back.
+
+    Reads the steps apply recorded beside the plan, the snapshot it kept and the
+    stack's state object now, and says which state the stack is in: not-started (the
+    state is the one planned against), pushed-unverified (a crash after the push:
+    `surgery apply` verifies it and rolls back on a mismatch), applied, rolled-back,
+    or changed-elsewhere. Also shows Terraform's lock on the state, the stack's live
+    orchestrator lease and Terraform processes a dead iacdrift left running.
+    Changes nothing.
+
+    \b
+    Exit codes: 0 nothing left to do (applied or rolled back), 2 a command remains
+    (it is printed), 1 a person must look (the state changed elsewhere, no state).
+    """
+    found = status(
+        SurgeryRequest(plan_id=plan_id, config_path=config_path, registry_dir=registry_dir)
+    )
+    if output_format == "json":
+        click.echo(render_json(found), nl=False)
+    else:
+        now = found.stateNow
+        click.echo(f"surgery {found.planId} on {found.stack}: {found.condition}")
+        if now is not None:
+            click.echo(
+                f"  state now: serial {now.serial}, version {now.versionId} "
+                f"(planned against serial {found.planned.serial}, version "
+                f"{found.planned.versionId})"
+            )
+        for step in found.steps:
+            click.echo(f"  [{step.step}] {step.at:%Y-%m-%dT%H:%M:%SZ} {step.detail}")
+        if found.lock is not None:
+            lock = found.lock
+            click.echo(
+                f"  Terraform lock held: {lock.id} ({lock.operation} by {lock.who} since "
+                f"{lock.created})"
+            )
+        if found.lease:
+            click.echo(f"  orchestrator lease held by {found.lease}")
+        for leftover in found.leftovers:
+            click.echo(f"  left running by a dead iacdrift: {leftover}")
+        click.echo(f"next: {found.command or 'nothing to run'}: {found.detail}")
+    return ExitCode(found.exitCode)

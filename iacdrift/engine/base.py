@@ -170,6 +170,8 @@ class TerraformEngine(Protocol):
 
     def state_push(self, call: StackCall, state_file: Path) -> CallRecord: ...
 
+    def force_unlock(self, call: StackCall, lock_id: str) -> CallRecord: ...
+
     # State surgery on a scratch copy whose backend is a local state file.
     def init_local(self, call: StackCall, state_file: Path) -> CallRecord: ...
 
@@ -517,6 +519,16 @@ class CliEngine:
         if result.returncode != 0:
             raise self._failure(call, "state push", result)
         return self._record("state push", result)
+
+    def force_unlock(self, call: StackCall, lock_id: str) -> CallRecord:
+        """force-unlock -force LOCK_ID on the stack's real backend: Terraform releases
+        the lock only when the lock held has this id. The caller checks beforehand that
+        it is the lock reviewed and that it is stale (core/surgery/locks.py)."""
+        args = ["force-unlock", "-force", "-no-color", lock_id]
+        result = self._run(call, args, label="force-unlock")
+        if result.returncode != 0:
+            raise self._failure(call, "force-unlock", result)
+        return self._record("force-unlock", result)
 
     # -- state surgery on a local copy of the state (see engine/local_state.py) -------
     def init_local(self, call: StackCall, state_file: Path) -> CallRecord:

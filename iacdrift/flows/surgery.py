@@ -12,8 +12,11 @@ Rules, in the order the code follows them:
    (a 0700 directory, removed at the end, whatever happens: the state holds secrets in
    clear text); each operation runs there with real Terraform (``state mv``, ``state
    rm``, ``import``, ``state replace-provider``); a ``force-unlock`` changes no state
-   and is only recorded (the lock is checked when applying). What each operation
-   touched is read from the copy's state before and after it.
+   and is only recorded (the lock is checked again and released when applying). What
+   each operation touched is read from the copy's state before and after it.
+4a. A ``force-unlock`` names a lock that must be held on the state when planning
+   (its id, holder and creation time are recorded in the plan; apply releases only
+   that very lock): no lock, or another id, is an input error naming what is held.
 5. A plan of the stack's configuration against the edited copy is the resulting plan;
    :func:`iacdrift.core.surgery.plan.assemble_plan` compares it with the expectation,
    binds the plan (migration, state lineage/serial/version, files, Terraform and
@@ -35,11 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from iacdrift.aws import state_versions
+from iacdrift.aws.session import AwsCredentials
 from iacdrift.aws.sts import caller_identity
 from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile.plan import files_digest
 from iacdrift.core.reconcile.targeted import plan_changes
+from iacdrift.core.surgery.locks import planned_lock
 from iacdrift.core.surgery.plan import OperationRun, assemble_plan, bind
 from iacdrift.core.surgery.state import resource_providers, touched
 from iacdrift.credentials import person_credentials
@@ -53,6 +58,8 @@ from iacdrift.loaders.registry import load_project
 from iacdrift.loaders.stack_hcl import locked_providers
 from iacdrift.loaders.surgery import read_migration
 from iacdrift.loaders.terraform_json import load_json
+from iacdrift.locking import read_terraform_lock
+from iacdrift.models.finding import LockHolder
 from iacdrift.models.surgery import (
     ForceUnlockOperation,
     ImportOperation,
@@ -60,6 +67,7 @@ from iacdrift.models.surgery import (
     Operation,
     RemoveOperation,
     ReplaceProviderOperation,
+    StateMigration,
     SurgeryPlan,
 )
 from iacdrift.report.common import render_json
@@ -101,6 +109,30 @@ def _run(engine: CliEngine, call: StackCall, operation: Operation) -> list[str] 
     return None  # changes no state; checked and run when applying
 
 
+def _held_locks(
+    bench: Workbench, ref: StackRef, migration: StateMigration, credentials: AwsCredentials
+) -> dict[str, LockHolder]:
+    """Rule 4a: the lock each force-unlock names, as held now (lock id -> holder)."""
+    named = [o.lockId for o in migration.operations if isinstance(o, ForceUnlockOperation)]
+    if not named or ref.unit is None:
+        return {}
+    spec = ref.unit.spec.state
+    held = read_terraform_lock(spec, credentials, bench.target.with_region(spec.region), utc_now())
+    for lock_id in named:
+        if held is None:
+            raise InputError(
+                f"{migration.stack}: force-unlock {lock_id}: no lock is held on {spec.uri}; "
+                "nothing to release: drop the operation"
+            )
+        if held.id != lock_id:
+            raise InputError(
+                f"{migration.stack}: force-unlock {lock_id}: the lock held on {spec.uri} is "
+                f"{held.id} ({held.operation} by {held.who} since {held.created}); name the "
+                "lock you mean"
+            )
+    return {held.id: planned_lock(held)} if held is not None else {}
+
+
 def _read(state_file: Path) -> dict[str, Any]:
     data = load_json(state_file.read_bytes(), "the local copy of the state")
     return data if isinstance(data, dict) else {}
@@ -130,6 +162,7 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
         raise InputError(f"{spec.uri}: the state is not a JSON object; look at the object")
     person = person_credentials(os.environ, bench.orchestrator_credentials())
     author = caller_identity(person, bench.target)
+    locks = _held_locks(bench, ref, migration, credentials)
     engine = bench.engine(ref)
     runs: list[OperationRun] = []
     lock_file = saved_lock(bench, ref)
@@ -150,7 +183,12 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
                 gone, came = touched(before, resource_providers(_read(state_file)))
                 if isinstance(operation, ReplaceProviderOperation):
                     engine.init_local(call, state_file)  # the new provider source
-                runs.append(OperationRun(command, gone, came))
+                lock = (
+                    locks.get(operation.lockId)
+                    if isinstance(operation, ForceUnlockOperation)
+                    else None
+                )
+                runs.append(OperationRun(command, gone, came, lock))
             reading = engine.plan_and_show(call, init=False)
             providers = locked_providers(workdir)
             edited = state_file.read_bytes()

@@ -35,6 +35,7 @@ from iacdrift.models.surgery import (
     SurgeryApplyReport,
     SurgeryApproval,
     SurgeryPlan,
+    SurgeryStatus,
 )
 
 SCHEMA_BASE_URL = "https://iacdrift.dev/schemas/"
@@ -65,6 +66,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "surgery-plan.schema.json": SurgeryPlan,
     "surgery-approval.schema.json": SurgeryApproval,
     "surgery-apply-report.schema.json": SurgeryApplyReport,
+    "surgery-status.schema.json": SurgeryStatus,
 }
 
 # Files we read are validated as input; records we emit are described as output
@@ -81,6 +83,8 @@ OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
         NotificationReport,
         RepairPlan,
         SurgeryPlan,
+        SurgeryApplyReport,
+        SurgeryStatus,
     }
 )
 

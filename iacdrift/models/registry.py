@@ -410,6 +410,13 @@ class SurgerySettings(Strict):
         "tier left out needs 2.",
     )
 
+    staleLockAfterMinutes: int = Field(
+        default=120,
+        ge=1,
+        description="A force-unlock releases only a lock older than this: a younger one "
+        "may belong to a run that is still alive.",
+    )
+
     def required(self, tier: RiskTier) -> int:
         return max(1, self.approvals.get(tier, 2))
 

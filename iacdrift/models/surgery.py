@@ -34,7 +34,7 @@ from pydantic import (
 )
 
 from iacdrift.models.context import UtcDatetime
-from iacdrift.models.finding import Record
+from iacdrift.models.finding import LockHolder, Record
 from iacdrift.models.registry import NAME_PATTERN, Strict
 
 # --- addresses ---------------------------------------------------------------------
@@ -529,6 +529,12 @@ class OperationResult(Record):
         description="The same addresses after it ran (new ones for mv and import); sorted.",
     )
     configuration: ConfigurationBlock
+    lock: LockHolder | None = Field(
+        default=None,
+        description="force-unlock: the lock as found when planning (id, holder, operation, "
+        "created, where; no age). Apply releases it only while the lock held is this very "
+        "one and older than surgery.staleLockAfterMinutes.",
+    )
 
 
 class ResultingChange(Record):
@@ -619,7 +625,10 @@ class SurgeryStepRecord(Record):
     schemaVersion: Literal[1] = 1
     kind: Literal["SurgeryStep"] = "SurgeryStep"
     planId: str
-    step: str = Field(description="snapshot | pushed | verified | rolled-back | failed")
+    step: str = Field(
+        description="snapshot | unlocked | pushing | pushed | verified | rolled-back | "
+        "failed | resumed | released-own-lock"
+    )
     at: UtcDatetime
     actor: str
     detail: str
@@ -641,3 +650,60 @@ class SurgeryApplyReport(Record):
     steps: list[SurgeryStepRecord] = Field(default_factory=list)
     resultingPlan: list[ResultingChange] = Field(default_factory=list)
     exitCode: int
+
+
+class StateObject(Record):
+    """One state object as read from the backend."""
+
+    lineage: str | None = None
+    serial: int | None = None
+    versionId: str | None = None
+
+
+class SurgeryStatus(Record):
+    """What ``iacdrift surgery status`` says: where one surgery stands."""
+
+    schemaVersion: Literal[1] = 1
+    kind: Literal["SurgeryStatus"] = "SurgeryStatus"
+    planId: str
+    stack: str
+    condition: Literal[
+        "not-started",
+        "pushed-unverified",
+        "applied",
+        "rolled-back",
+        "changed-elsewhere",
+        "no-state",
+    ] = Field(
+        description="not-started: the state is the one planned against; "
+        "pushed-unverified: the edited state is in place, not verified yet; applied: in "
+        "place and verified; rolled-back: the snapshot is the state again; "
+        "changed-elsewhere: someone wrote the state since; no-state: no state object."
+    )
+    stateNow: StateObject | None = Field(description="The state object now; null: none.")
+    planned: StateObject = Field(description="The state object the plan was made against.")
+    snapshotVersionId: str | None = Field(
+        default=None, description="The object version apply started from, once recorded."
+    )
+    steps: list[SurgeryStepRecord] = Field(default_factory=list)
+    lock: LockHolder | None = Field(
+        default=None, description="Terraform's lock on the state now; null: free."
+    )
+    lease: str | None = Field(
+        default=None,
+        description="The orchestrator lease holder of the stack now (hostname:pid:run), "
+        "when one holds it.",
+    )
+    leftovers: list[str] = Field(
+        default_factory=list,
+        description="Terraform processes left running by an iacdrift that is gone "
+        "(pid and command); apply kills them before it goes on.",
+    )
+    command: str | None = Field(
+        default=None, description="The one command that finishes or rolls back; null: none."
+    )
+    detail: str = Field(description="What the command does, or why there is none.")
+    exitCode: int = Field(
+        description="0 nothing left to do (applied, rolled back); 2 a command remains; "
+        "1 a person must look (changed elsewhere, no state)."
+    )

@@ -6,6 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +21,23 @@ import jsonschema
 import pytest
 
 from iacdrift.aws.session import Target, client
+from iacdrift.engine import survivors
 from iacdrift.flows import sandbox
+from iacdrift.flows.surgery_review import KILL_AFTER_VARIABLE
+from iacdrift.flows.surgery_status import describe
 from iacdrift.flows.workbench import Workbench
 from iacdrift.flows.working_copy import prepared
 from iacdrift.loaders.registry import Project
 from iacdrift.models.surgery import SurgeryPlan
 from iacdrift.sandbox.identity import sandbox_credentials
-from tests.e2e.test_check import run_cli
+from tests.e2e.test_check import run_cli, s3
 from tests.e2e.test_sandbox_scenarios import heal
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "surgery-plan.schema.json").read_text())
+STATUS_SCHEMA = json.loads((ROOT / "schemas" / "surgery-status.schema.json").read_text())
 
 RM_ARTIFACTS = """apiVersion: iacdrift.dev/v1
 kind: StateMigration
@@ -230,7 +242,12 @@ def test_an_approved_rename_is_applied_and_verified(
         assert code == 0, said
         code, report, stderr = _apply(sandbox_project, plan.planId)
         assert code == 0, (stderr, report)
-        assert [s["step"] for s in report["steps"]] == ["snapshot", "pushed", "verified"]
+        assert [s["step"] for s in report["steps"]] == [
+            "snapshot",
+            "pushing",
+            "pushed",
+            "verified",
+        ]
         code, checked = _check(sandbox_project, "staging-app")
         assert checked["status"] == "CLEAN", checked["findings"]
         assert _tree(stacks) == committed
@@ -256,7 +273,15 @@ def test_a_verification_mismatch_rolls_back(sandbox_project: Project, tmp_path: 
         code, report, stderr = _apply(sandbox_project, plan.planId)
         assert code == 1, (stderr, report)
         assert report["result"] == "rolled-back", report
-        assert [s["step"] for s in report["steps"]] == ["snapshot", "pushed", "rolled-back"]
+        assert [s["step"] for s in report["steps"]] == [
+            "snapshot",
+            "pushing",
+            "pushed",
+            "rolling-back",
+            "rolled-back",
+        ]
+        status = _status(sandbox_project, plan.planId)
+        assert status["condition"] == "rolled-back" and status["command"] is None, status
         _, after = _check(sandbox_project, "prod-app")
         assert sorted(f["findingId"] for f in after["findings"]) == sorted(
             f["findingId"] for f in before["findings"]
@@ -271,3 +296,243 @@ def _check(project: Project, stack: str) -> tuple[int, dict[str, Any]]:
     code, report = check_json(project, stack)
     (result,) = report["results"]
     return code, result
+
+
+# --- force-unlock ---------------------------------------------------------------------
+
+LOCK_KEY = "prod/app.tfstate.tflock"
+
+
+def _leave_lock(project: Project, lock_id: str, hours_ago: float, who: str) -> None:
+    """A lock as a Terraform killed mid-apply leaves it: prod-app's use_lockfile object
+    holding Terraform's LockInfo JSON (created on the hour ``hours_ago`` hours back, so
+    the same lock written twice is the same)."""
+    spec = project.get("prod-app").unit.spec.state
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    created = hour - timedelta(hours=hours_ago)
+    info = {
+        "ID": lock_id,
+        "Operation": "OperationTypeApply",
+        "Info": "",
+        "Who": who,
+        "Version": "1.15.0",
+        "Created": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "Path": f"{spec.bucket}/{spec.key}",
+    }
+    s3(project).put_object(Bucket=spec.bucket, Key=LOCK_KEY, Body=json.dumps(info).encode())
+
+
+def _lock_left(project: Project) -> bool:
+    spec = project.get("prod-app").unit.spec.state
+    found = s3(project).list_objects_v2(Bucket=spec.bucket, Prefix=LOCK_KEY)
+    return bool(found.get("Contents"))
+
+
+FORCE_UNLOCK = """apiVersion: iacdrift.dev/v1
+kind: StateMigration
+id: release-crashed-apply
+stack: prod-app
+operations:
+  - op: force-unlock
+    lockId: {lock_id}
+    reason: the CI runner of that apply was lost three hours ago (INC-4711)
+expectedPlan: no-changes
+"""
+
+
+def test_force_unlock_releases_only_the_stale_lock_it_names(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    stale = str(uuid.uuid4())
+    _leave_lock(sandbox_project, stale, hours_ago=3, who="ci@runner-lost")
+    try:
+        _, locked = _check(sandbox_project, "prod-app")
+        assert locked["status"] == "LOCKED", locked
+        migration = tmp_path / "unlock.yaml"
+        migration.write_text(FORCE_UNLOCK.format(lock_id=stale))
+        code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
+        assert code == 0 and plan is not None, stderr
+        (operation,) = plan.operations
+        assert operation.lock is not None and operation.lock.who == "ci@runner-lost"
+        for number in (1, 2):
+            code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
+            assert code == 0, said
+
+        # Another run's lock by apply time (the first released, then taken again):
+        # not the lock reviewed, refused, left alone.
+        other = str(uuid.uuid4())
+        _leave_lock(sandbox_project, other, hours_ago=3, who="ci@runner-lost")
+        code, report, _ = _apply(sandbox_project, plan.planId)
+        assert code == 1 and report["result"] == "refused", report
+        assert other in str(report["reason"]) and "not " + stale in str(report["reason"])
+        assert _lock_left(sandbox_project)
+
+        _leave_lock(sandbox_project, stale, hours_ago=3, who="ci@runner-lost")
+        code, report, stderr = _apply(sandbox_project, plan.planId)
+        assert code == 0, (stderr, report)
+        assert [s["step"] for s in report["steps"]] == ["snapshot", "unlocked", "verified"]
+        assert not _lock_left(sandbox_project)
+        _, checked = _check(sandbox_project, "prod-app")
+        assert checked["status"] == "CLEAN", checked
+        code, stdout, _ = run_cli(sandbox_project, "surgery", "status", plan.planId)
+        assert code == 0 and "applied" in stdout, stdout
+    finally:
+        spec = sandbox_project.get("prod-app").unit.spec.state
+        s3(sandbox_project).delete_object(Bucket=spec.bucket, Key=LOCK_KEY)
+
+
+def test_a_young_lock_is_not_released(sandbox_project: Project, tmp_path: Path) -> None:
+    young = str(uuid.uuid4())
+    _leave_lock(sandbox_project, young, hours_ago=0, who="alice@laptop")
+    try:
+        migration = tmp_path / "unlock.yaml"
+        migration.write_text(FORCE_UNLOCK.format(lock_id=young))
+        code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
+        assert code == 0 and plan is not None, stderr
+        for number in (1, 2):
+            code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
+            assert code == 0, said
+        code, report, _ = _apply(sandbox_project, plan.planId)
+        assert code == 1 and "its run may be alive" in str(report["reason"]), report
+        assert _lock_left(sandbox_project)
+    finally:
+        spec = sandbox_project.get("prod-app").unit.spec.state
+        s3(sandbox_project).delete_object(Bucket=spec.bucket, Key=LOCK_KEY)
+
+
+# --- crash safety -------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def _apply_killed(project: Project, plan_id: str, point: str) -> None:
+    """Run `surgery apply` and SIGKILL it at ``point``: right after recording a step
+    (the fault injection variable), or while its Terraform child runs a command
+    (``during:<words>``: the test watches the process tree and kills iacdrift)."""
+    env = {**os.environ}
+    if not point.startswith("during:"):
+        env[KILL_AFTER_VARIABLE] = point
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "iacdrift", "surgery", "apply", plan_id],
+            cwd=project.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            if point.startswith("during:"):
+                words = point.removeprefix("during:").split()
+                deadline = time.monotonic() + 300
+                while proc.poll() is None and time.monotonic() < deadline:
+                    if any(all(w in cmd for w in words) for _, cmd in _children(proc.pid)):
+                        proc.kill()
+                        break
+                    time.sleep(0.05)
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        errors.seek(0)
+        said = errors.read().decode(errors="replace")
+    assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, said)
+
+
+def _no_survivors() -> list[str]:
+    deadline = time.monotonic() + 10
+    while True:
+        left = [describe(s) for s in survivors.find_survivors()]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def _status(project: Project, plan_id: str) -> dict[str, Any]:
+    code, stdout, stderr = run_cli(project, "surgery", "status", plan_id, "--format", "json")
+    assert stdout, stderr
+    document = json.loads(stdout)
+    jsonschema.validate(document, STATUS_SCHEMA)
+    assert document["exitCode"] == code
+    return dict(document)
+
+
+def _reset(project: Project, plan_id: str, version: str) -> None:
+    """Put prod-app's state object back to ``version`` (delete every newer version)
+    and forget the surgery's apply records, so the same plan can be applied again."""
+    spec = project.get("prod-app").unit.spec.state
+    client_ = s3(project)
+    versions = client_.list_object_versions(Bucket=spec.bucket, Prefix=spec.key)
+    newer = sorted(
+        (v for v in versions.get("Versions", []) if v["Key"] == spec.key),
+        key=lambda v: v["LastModified"],
+    )
+    keep = [v["VersionId"] for v in newer].index(version)
+    for item in newer[keep + 1 :]:
+        client_.delete_object(Bucket=spec.bucket, Key=spec.key, VersionId=item["VersionId"])
+    prefix = f"iacdrift/surgery/prod-app/{plan_id}/"
+    listed = client_.list_objects_v2(Bucket=spec.bucket, Prefix=prefix)
+    for item in listed.get("Contents", []):
+        if "/steps/" in item["Key"] or item["Key"].endswith("snapshot.tfstate"):
+            client_.delete_object(Bucket=spec.bucket, Key=item["Key"])
+    client_.delete_object(Bucket=spec.bucket, Key=LOCK_KEY)
+
+
+CRASH_POINTS = [
+    ("snapshot", {"not-started"}),
+    ("during:state push", {"not-started", "pushed-unverified"}),
+    ("pushed", {"pushed-unverified"}),
+    ("during:plan", {"pushed-unverified"}),
+    ("verified", {"applied"}),
+]
+
+
+def test_a_kill_at_any_step_leaves_the_state_before_or_after(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    """SIGKILL of `surgery apply` after each recorded step and in the middle of its
+    push and of its verification: no Terraform process is left, the state object is
+    the one planned against or the edited one, `surgery status` says which, and its
+    command (run as it says) ends applied and verified."""
+    migration = tmp_path / "rm.yaml"
+    migration.write_text(RM_ARTIFACTS)
+    code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
+    assert code == 0 and plan is not None, stderr
+    for number in (1, 2):
+        code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
+        assert code == 0, said
+    original = plan.binding.stateVersionId
+    assert original is not None
+    seen: dict[str, str] = {}
+    try:
+        for point, conditions in CRASH_POINTS:
+            _apply_killed(sandbox_project, plan.planId, point)
+            assert _no_survivors() == [], point
+            status = _status(sandbox_project, plan.planId)
+            assert status["condition"] in conditions, (point, status)
+            seen[point] = status["condition"]
+            if status["condition"] != "applied":
+                assert status["command"] == f"iacdrift surgery apply {plan.planId}", status
+                code, report, stderr = _apply(sandbox_project, plan.planId)
+                assert code == 0 and report["result"] == "applied", (point, stderr, report)
+            status = _status(sandbox_project, plan.planId)
+            assert status["condition"] == "applied" and status["command"] is None, status
+            assert status["lock"] is None and status["leftovers"] == [], status
+            _reset(sandbox_project, plan.planId, original)
+        assert {"not-started", "pushed-unverified", "applied"} <= set(seen.values()), seen
+    finally:
+        _reset(sandbox_project, plan.planId, original)

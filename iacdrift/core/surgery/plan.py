@@ -43,6 +43,7 @@ from datetime import datetime
 from iacdrift.core.reconcile.targeted import PlannedChange
 from iacdrift.core.surgery.blocks import configuration_alternative, configuration_block
 from iacdrift.core.surgery.expectation import compare
+from iacdrift.models.finding import LockHolder
 from iacdrift.models.surgery import (
     Expectation,
     MigrationSource,
@@ -73,7 +74,9 @@ class OperationRun:
     """What one operation did on the private copy of the state.
 
     ``command``: the Terraform argv run (None when nothing runs at planning:
-    force-unlock). ``addresses_before``/``addresses_after``: the state addresses the
+    force-unlock). ``lock``: for a force-unlock, the lock found when planning
+    (:func:`iacdrift.core.surgery.locks.planned_lock`).
+    ``addresses_before``/``addresses_after``: the state addresses the
     operation touched, before and after it (e.g. ``terraform state list`` of the
     copy before and after, their difference; for replace-provider the resources
     whose provider changed, on both sides).
@@ -82,6 +85,7 @@ class OperationRun:
     command: Sequence[str] | None
     addresses_before: Sequence[str] = ()
     addresses_after: Sequence[str] = ()
+    lock: LockHolder | None = None
 
 
 def migration_sha256(text: str) -> str:
@@ -151,6 +155,7 @@ def assemble_plan(
             addressesBefore=sorted(set(run.addresses_before)),
             addressesAfter=sorted(set(run.addresses_after)),
             configuration=configuration_block(operation),
+            lock=run.lock,
         )
         for index, (operation, run) in enumerate(zip(migration.operations, runs, strict=True), 1)
     ]

@@ -7,6 +7,7 @@ re-pointed (pure; the state is the parsed JSON of a local copy).
    added or re-pointed), each sorted: an ``mv`` shows its from and to, an ``rm`` its
    addresses and nothing after, an ``import`` nothing before, a ``replace-provider``
    the same addresses on both sides.
+3. :func:`state_digest`: what a state says, serial and writer left out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from iacdrift.primitives.canonical import canonical_sha256
 
 
 def resource_providers(state: Mapping[str, Any]) -> dict[str, str]:
@@ -36,3 +39,17 @@ def touched(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[list[s
     gone = sorted(a for a in before if after.get(a) != before[a])
     came = sorted(a for a in after if before.get(a) != after[a])
     return gone, came
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """3. What a state says, whoever wrote it: sha256 of the canonical JSON of its
+    lineage, resources and outputs. The serial, the writing tool's version and check
+    results are left out: a push bumps the serial and Terraform rewrites its version,
+    yet the state says the same."""
+    return canonical_sha256(
+        {
+            "lineage": state.get("lineage"),
+            "resources": state.get("resources") or [],
+            "outputs": state.get("outputs") or {},
+        }
+    )
