@@ -27,7 +27,7 @@ from iacdrift.flows.surgery_review import KILL_AFTER_VARIABLE
 from iacdrift.flows.surgery_status import describe
 from iacdrift.flows.workbench import Workbench
 from iacdrift.flows.working_copy import prepared
-from iacdrift.loaders.registry import Project
+from iacdrift.loaders.registry import Project, load_project
 from iacdrift.models.surgery import SurgeryPlan
 from iacdrift.sandbox.identity import sandbox_credentials
 from tests.e2e.test_check import run_cli, s3
@@ -471,25 +471,37 @@ def _status(project: Project, plan_id: str) -> dict[str, Any]:
     return dict(document)
 
 
-def _reset(project: Project, plan_id: str, version: str) -> None:
-    """Put prod-app's state object back to ``version`` (delete every newer version)
-    and forget the surgery's apply records, so the same plan can be applied again."""
-    spec = project.get("prod-app").unit.spec.state
+def _reset(project: Project, plan_id: str, version: str, stack: str = "prod-app") -> None:
+    """Put the stack's state object back to ``version`` (delete every newer version;
+    where a DynamoDB table keeps Terraform's digest of the state, the digest too) and
+    forget the surgery's apply records, so the same plan can be applied again."""
+    spec = project.get(stack).unit.spec.state
     client_ = s3(project)
-    versions = client_.list_object_versions(Bucket=spec.bucket, Prefix=spec.key)
-    newer = sorted(
-        (v for v in versions.get("Versions", []) if v["Key"] == spec.key),
-        key=lambda v: v["LastModified"],
-    )
-    keep = [v["VersionId"] for v in newer].index(version)
-    for item in newer[keep + 1 :]:
-        client_.delete_object(Bucket=spec.bucket, Key=spec.key, VersionId=item["VersionId"])
-    prefix = f"iacdrift/surgery/prod-app/{plan_id}/"
+    listed_versions = client_.list_object_versions(Bucket=spec.bucket, Prefix=spec.key)
+    # S3 lists the versions of a key newest first.
+    ours = [v["VersionId"] for v in listed_versions.get("Versions", []) if v["Key"] == spec.key]
+    for newer in ours[: ours.index(version)]:
+        client_.delete_object(Bucket=spec.bucket, Key=spec.key, VersionId=newer)
+    if spec.lockTable:
+        body = client_.get_object(Bucket=spec.bucket, Key=spec.key)["Body"].read()
+        state, _ = sandbox.status(project)
+        assert state is not None
+        dynamodb = client(
+            "dynamodb", sandbox_credentials(), Target(state.region, state.endpoint_url)
+        )
+        dynamodb.put_item(
+            TableName=spec.lockTable,
+            Item={
+                "LockID": {"S": f"{spec.bucket}/{spec.key}-md5"},
+                "Digest": {"S": hashlib.md5(body).hexdigest()},
+            },
+        )
+    prefix = f"iacdrift/surgery/{stack}/{plan_id}/"
     listed = client_.list_objects_v2(Bucket=spec.bucket, Prefix=prefix)
     for item in listed.get("Contents", []):
         if "/steps/" in item["Key"] or item["Key"].endswith("snapshot.tfstate"):
             client_.delete_object(Bucket=spec.bucket, Key=item["Key"])
-    client_.delete_object(Bucket=spec.bucket, Key=LOCK_KEY)
+    client_.delete_object(Bucket=spec.bucket, Key=f"{spec.key}.tflock")
 
 
 CRASH_POINTS = [
@@ -536,3 +548,160 @@ def test_a_kill_at_any_step_leaves_the_state_before_or_after(
         assert {"not-started", "pushed-unverified", "applied"} <= set(seen.values()), seen
     finally:
         _reset(sandbox_project, plan.planId, original)
+
+
+# --- each operation, applied and verified; the next check is clean ------------------
+
+MV_ACROSS_MODULES = """apiVersion: iacdrift.dev/v1
+kind: StateMigration
+id: inline-artifacts-bucket
+stack: prod-app
+operations:
+  - op: mv
+    from: module.artifacts.aws_s3_bucket.this
+    to: aws_s3_bucket.artifacts
+    reason: the tagged-bucket module is retired; the bucket is declared in the stack
+expectedPlan: no-changes
+"""
+
+INLINE_ARTIFACTS = """resource "aws_s3_bucket" "artifacts" {
+  bucket = "iacdrift-demo-prod-app-artifacts"
+
+  versioning {
+    enabled = true
+  }
+
+  tags = {
+    environment = "prod"
+    owner       = "team-checkout"
+    data-class  = "internal"
+  }
+}
+"""
+
+READOPT_SG = """apiVersion: iacdrift.dev/v1
+kind: StateMigration
+id: readopt-app-sg
+stack: prod-app
+operations:
+  - op: rm
+    addresses: [module.app_sg.aws_security_group.this]
+    reason: the state entry was damaged by a failed provider upgrade
+  - op: import
+    to: module.app_sg.aws_security_group.this
+    id: {group_id}
+    reason: adopt the live group again from the cloud
+# An import leaves provider 3.39's defaults unset: one in-place update that the next
+# check calls provider-read noise.
+expectedPlan:
+  - address: module.app_sg.aws_security_group.this
+    actions: [update]
+"""
+
+TO_TERRAFORM = """apiVersion: iacdrift.dev/v1
+kind: StateMigration
+id: staging-app-to-terraform
+stack: staging-app
+operations:
+  - op: replace-provider
+    from: registry.opentofu.org/hashicorp/aws
+    to: registry.terraform.io/hashicorp/aws
+    reason: staging-app moves to Terraform (PLAT-812); name the provider Terraform installs
+expectedPlan: no-changes
+"""
+
+
+def _carry_out(
+    project: Project, text: str, tmp_path: Path, reviewers: tuple[int, ...]
+) -> SurgeryPlan:
+    """Plan, approve by ``reviewers``, apply: the apply report says applied and
+    verified, with the stack directories unchanged by it."""
+    stacks = project.root / "stacks"
+    migration = tmp_path / "migration.yaml"
+    migration.write_text(text)
+    code, plan, stderr = _plan(project, migration, tmp_path / "out")
+    assert code == 0 and plan is not None and plan.approvable, (stderr, plan)
+    for number in reviewers:
+        code, said = _approve(project, plan.planId, _reviewer(project, number))
+        assert code == 0, said
+    committed = _tree(stacks)
+    code, report, stderr = _apply(project, plan.planId)
+    assert code == 0 and report["result"] == "applied", (stderr, report)
+    assert report["steps"][-1]["step"] == "verified"
+    assert _tree(stacks) == committed
+    return plan
+
+
+def test_a_move_out_of_a_module_is_applied_and_the_check_is_clean(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    """The commit inlines the module's bucket into the stack; the state follows."""
+    main = sandbox_project.get("prod-app").stack_dir / "main.tf"
+    original = main.read_text()
+    start = original.index('module "artifacts" {')
+    end = original.index("\n}\n", start) + 3
+    version = _state_object(sandbox_project, "prod-app")[1]
+    main.write_text(original[:start] + INLINE_ARTIFACTS + original[end:])
+    plan = None
+    try:
+        plan = _carry_out(sandbox_project, MV_ACROSS_MODULES, tmp_path, (1, 2))
+        (operation,) = plan.operations
+        assert operation.addressesAfter == ["aws_s3_bucket.artifacts"]
+        _, checked = _check(sandbox_project, "prod-app")
+        assert checked["status"] == "CLEAN", checked["findings"]
+    finally:
+        main.write_text(original)
+        if plan is not None:
+            _reset(sandbox_project, plan.planId, version)
+
+
+def test_an_import_readopts_a_live_object_and_the_check_is_clean(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    state = json.loads(_state_object(sandbox_project, "prod-app")[0])
+    (group,) = [r for r in state["resources"] if r["type"] == "aws_security_group"]
+    group_id = group["instances"][0]["attributes"]["id"]
+    version = _state_object(sandbox_project, "prod-app")[1]
+    plan = None
+    try:
+        plan = _carry_out(sandbox_project, READOPT_SG.format(group_id=group_id), tmp_path, (1, 2))
+        assert plan.operations[1].command == [
+            "import",
+            "module.app_sg.aws_security_group.this",
+            group_id,
+        ]
+        _, checked = _check(sandbox_project, "prod-app")
+        assert checked["status"] == "CLEAN", checked["findings"]
+    finally:
+        if plan is not None:
+            _reset(sandbox_project, plan.planId, version)
+
+
+def test_replace_provider_moves_a_stack_from_opentofu_to_terraform(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    """The registry commit switches staging-app to Terraform; its state (written by
+    OpenTofu) names registry.opentofu.org/hashicorp/aws until the surgery."""
+    entry = sandbox_project.root / "registry" / "staging-app.yaml"
+    original = entry.read_text()
+    version = _state_object(sandbox_project, "staging-app")[1]
+    entry.write_text(original.replace("type: opentofu-stack", "type: terraform-stack"))
+    plan = None
+    try:
+        project = load_project(cwd=sandbox_project.root)
+        plan = _carry_out(project, TO_TERRAFORM, tmp_path, (1,))
+        assert plan.binding.terraformVersion.startswith("terraform ")
+        assert plan.operations[0].addressesBefore == [
+            "module.app_sg.aws_security_group.this",
+            "module.assets.aws_s3_bucket.this",
+        ]
+        after = json.loads(_state_object(project, "staging-app")[0])
+        assert {r["provider"] for r in after["resources"]} == {
+            'provider["registry.terraform.io/hashicorp/aws"]'
+        }
+        _, checked = _check(project, "staging-app")
+        assert checked["status"] == "CLEAN", checked["findings"]
+    finally:
+        entry.write_text(original)
+        if plan is not None:
+            _reset(sandbox_project, plan.planId, version, stack="staging-app")
