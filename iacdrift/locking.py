@@ -22,8 +22,9 @@ have no such attribute.
 
 **Terraform's lock**, read only: the ``use_lockfile`` object ``<key>.tflock``
 and the DynamoDB item ``LockID = <bucket>/<key>`` hold Terraform's LockInfo
-JSON. Reading it reports contention and stale locks. iacdrift never
-force-unlocks: removing someone's lock is state surgery, with review.
+JSON. Reading it reports contention and stale locks. Nothing here unlocks:
+removing someone's lock is state surgery, with review (a ``force-unlock``
+operation, released by ``surgery apply`` only when it is the reviewed lock and stale).
 """
 
 from __future__ import annotations

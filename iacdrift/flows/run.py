@@ -646,8 +646,9 @@ def own_leftover_lock(result: StackResult, earlier: StackResult) -> StackResult:
         f"{result.stack}: state is locked (lock id {lock.id or '?'}, {lock.operation or '?'} "
         f"by {lock.who or '?'}, since {lock.created or '?'}) since this run's earlier attempt "
         f"failed ({earlier.reason}); most likely that attempt's own lock, written although "
-        "an error came back. iacdrift never force-unlocks: check that no one else is "
-        f"running Terraform on it, then run `terraform force-unlock {lock.id or 'LOCK_ID'}`"
+        "an error came back. A run never force-unlocks: check that no one else is "
+        "running Terraform on it, then release it through a reviewed surgery "
+        f"(`op: force-unlock`, lockId: {lock.id or 'LOCK_ID'})"
     )
     return result.model_copy(update={"reason": reason})
 

@@ -39,7 +39,7 @@ def test_a_lock_taken_during_the_failed_attempt_is_named_as_its_own() -> None:
     assert "earlier attempt failed (staging-app: terraform plan failed: InternalError" in (
         result.reason
     )
-    assert "terraform force-unlock abc" in result.reason
+    assert "op: force-unlock" in result.reason and "lockId: abc" in result.reason
     assert result.lock == locked(3.0, 2.5).lock
 
 
