@@ -44,6 +44,7 @@ from iacdrift.aws.lease import LeaseItem, LeaseTable, LockReader
 from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.clock import Clock, utc_now
 from iacdrift.engine.diagnostics import parse_lock_time
+from iacdrift.engine.survivors import parse_stat, pid_namespace
 from iacdrift.errors import CloudError, RefusedError
 from iacdrift.models.finding import LockHolder
 from iacdrift.models.registry import StateBackend
@@ -55,6 +56,8 @@ DEFAULT_LEASE_DURATION = timedelta(minutes=15)
 DEFAULT_STALE_LOCK_AFTER = timedelta(hours=2)
 # A lease that vanished or expired between our failed put and our read is retried.
 _ACQUIRE_ATTEMPTS = 3
+# The pid namespace of a host's init (the kernel's PROC_PID_INIT_INO).
+INITIAL_PID_NAMESPACE = 0xEFFFFFFC
 
 Operation = Literal["check", "repair", "surgery"]
 
@@ -63,19 +66,30 @@ def lease_lock_id(stack: str) -> str:
     return LEASE_PREFIX + stack
 
 
+def local_host() -> str:
+    """This host as a lease names it: the hostname, and the inode of this process's pid
+    namespace when it is not the host's first (a container's pids mean something only
+    in it): ``hostname`` or ``hostname/pidns-4026532205``."""
+    namespace = pid_namespace()
+    host = socket.gethostname()
+    return host if namespace in (None, INITIAL_PID_NAMESPACE) else f"{host}/pidns-{namespace}"
+
+
 def holder_name(run_id: str) -> str:
-    """``hostname:pid:run id``: who holds a lease, readable by a human on call."""
-    return f"{socket.gethostname()}:{os.getpid()}:{run_id}"
+    """``host:pid:run id``: who holds a lease, readable by a human on call
+    (:func:`local_host`)."""
+    return f"{local_host()}:{os.getpid()}:{run_id}"
 
 
-def dead_local_holder(holder: str, hostname: str | None = None) -> bool:
-    """Whether ``holder`` (a :func:`holder_name`) is a process of this host that no
-    longer runs (gone, or a zombie nobody reaped). A holder on another host, or one
-    whose liveness cannot be told, is not known dead."""
+def dead_local_holder(holder: str, host: str | None = None) -> bool:
+    """Whether ``holder`` (a :func:`holder_name`) is a process of this host and pid
+    namespace (:func:`local_host`) that no longer runs (gone, or a zombie nobody
+    reaped). A holder elsewhere, or one whose liveness cannot be told, is not known
+    dead."""
     parts = holder.rsplit(":", 2)
     if len(parts) != 3 or not parts[1].isdigit():
         return False
-    if parts[0] != (hostname or socket.gethostname()):
+    if parts[0] != (host or local_host()):
         return False
     pid = int(parts[1])
     try:
@@ -85,11 +99,10 @@ def dead_local_holder(holder: str, hostname: str | None = None) -> bool:
     except PermissionError:
         return False
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        state, _ = parse_stat(Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError, IndexError):
         return False
-    # Field 3, after the command in parentheses: Z is a zombie, X dead.
-    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
+    return state in {"Z", "X"}
 
 
 def holder_run_id(holder: str) -> str | None:
@@ -230,22 +243,19 @@ class Lease:
         churn = LeaseState(self.stack, "(changing hands)", "", now, now)
         raise LeaseHeldError(self.stack, churn, now)
 
-    def acquire_from_dead(self) -> str | None:
-        """Take the lease; when a holder of this host that is dead holds it (a run that
-        was killed: its lease would otherwise stand until it expires), delete that
-        holder's item (conditional on the holder) and take it. Returns the dead
-        holder taken over, or None; raises LeaseHeldError as :meth:`acquire` does
-        for a live holder."""
-        try:
-            self.acquire()
-            return None
-        except LeaseHeldError as exc:
-            holder = exc.current.holder
-            if not dead_local_holder(holder):
-                raise
-            self._table.delete(self.lock_id, holder)
+    def acquire_from_dead(self) -> LeaseState | None:
+        """Take the lease; when its item names a holder of this host that is dead (a
+        run that was killed: its lease would otherwise stand until it expires),
+        expired or not, delete that item (conditional on the holder) and take it.
+        Returns the dead holder's lease as it stood, or None; raises LeaseHeldError
+        as :meth:`acquire` does for a live holder."""
+        item = self._table.get(self.lock_id)
+        dead = None
+        if item is not None and dead_local_holder(item.holder):
+            dead = LeaseState.from_item(self.stack, item)
+            self._table.delete(self.lock_id, item.holder)
         self.acquire()
-        return holder
+        return dead
 
     def renew(self) -> None:
         """Push the expiry one duration ahead; LeaseLostError if it is no longer ours."""

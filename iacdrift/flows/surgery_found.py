@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from iacdrift import locking
 from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.core.surgery.plan import integrity_problems
 from iacdrift.credentials import person_credentials
 from iacdrift.errors import InputError, RefusedError
-from iacdrift.flows.workbench import EngineOptions, Workbench
+from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.loaders.registry import Project, RegisteredStack
+from iacdrift.models.finding import LockHolder
 from iacdrift.models.surgery import SurgeryPlan
 
 
@@ -65,4 +68,23 @@ def find_plan(bench: Workbench, project: Project, plan_id: str) -> Found:
     raise InputError(
         f"{plan_id}: no surgery plan with this id under iacdrift/surgery/ of any registered "
         "stack's state bucket; run `iacdrift surgery plan FILE` first"
+    )
+
+
+def held_lock(
+    bench: Workbench,
+    ref: StackRef,
+    now: datetime,
+    stale_after: timedelta = locking.DEFAULT_STALE_LOCK_AFTER,
+) -> LockHolder | None:
+    """Terraform's lock on a registered stack's state now (read with the stack's own
+    credentials, as Terraform takes it), or None when free."""
+    assert ref.unit is not None
+    spec = ref.unit.spec.state
+    return locking.read_terraform_lock(
+        spec,
+        bench.credentials(ref),
+        bench.target.with_region(spec.region),
+        now,
+        stale_after=stale_after,
     )

@@ -20,20 +20,24 @@ Rules, in the order the code follows them:
    nothing to do. Each ``force-unlock``'s lock, read now, must be the one the plan
    recorded and older than ``surgery.staleLockAfterMinutes``
    (:func:`iacdrift.core.surgery.locks.unlock_refusal`).
-4. Then, under the stack's orchestrator lease (operation ``surgery``; a lease whose
-   holder on this host is dead is taken over), re-checked under it: Terraform
-   processes a killed iacdrift left are killed; the current state is the snapshot (its
-   version id recorded, a copy kept beside the plan as evidence); each stale lock
-   named is released (``terraform force-unlock``); the edited state planned on the
-   copy is pushed with ``terraform state push`` in a scratch copy of the stack
-   (Terraform's own lock; serial one above the current one, lineage checked; never
-   ``-force``); a fresh plan of the stack must match the expectation. Any failure or
-   mismatch pushes the snapshot back the same way and says so (a released lock
-   cannot be taken back). After a killed apply, a Terraform lock it left (this host,
-   created after its last recorded step, no Terraform of it running) is released
-   first; a pushed state is then verified (and rolled back on a mismatch), a state
-   not pushed yet goes through the whole apply.
-5. Each step is recorded beside the plan (``steps/NN-<step>.json``) before the next
+4. Then, under the stack's orchestrator lease (operation ``surgery``), re-checked
+   under it. When the lease's item names a holder on this host that is dead (a killed
+   apply), it is taken over, that run's Terraform processes of this stack still
+   running after the launcher's grace are killed, and a Terraform lock it left is
+   released (:func:`iacdrift.core.surgery.locks.own_lock`: this user and host, a
+   command the apply runs, created between its last step and its lease's expiry).
+   Not started: the state object must be the very version planned against; it is
+   the snapshot (its version id and digest recorded, its bytes kept beside the plan
+   as evidence); each stale lock named is released (``terraform force-unlock``); the
+   edited state is pushed with ``terraform state push`` in a scratch copy of the
+   stack (Terraform's own lock; serial one above the planned one, lineage checked;
+   never ``-force``). Pushed, or resumed: a fresh plan of the stack must match the
+   expectation. A mismatch pushes the snapshot back, read from its S3 version and
+   checked against its digest, but only over the state this surgery pushed (someone
+   else's write is theirs: left alone, and said); a released lock cannot be taken
+   back. A plan that cannot be made verifies nothing: no rollback, the surgery stays
+   pushed-unverified and ``surgery apply`` verifies it again.
+5. Each step is recorded beside the plan (``steps/NNN-<step>.json``) before the next
    begins: ``surgery status`` reads them. S3 replaces an object whole, so a kill at
    any moment leaves the state as before or as after.
 """
@@ -42,38 +46,44 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from iacdrift import locking
+from iacdrift.aws import state_versions
 from iacdrift.aws.sts import caller_identity
 from iacdrift.aws.surgery_store import SurgeryStore
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core.reconcile.plan import files_digest
 from iacdrift.core.reconcile.targeted import plan_changes
 from iacdrift.core.surgery.expectation import compare
-from iacdrift.core.surgery.locks import unlock_refusal
+from iacdrift.core.surgery.locks import own_lock, unlock_refusal
 from iacdrift.core.surgery.progress import Condition, next_command
+from iacdrift.core.surgery.state import state_digest
 from iacdrift.credentials import person_credentials
 from iacdrift.engine import survivors
 from iacdrift.engine.base import CliEngine, StackCall
 from iacdrift.engine.diagnostics import parse_lock_time
+from iacdrift.engine.process import INTERRUPT_GRACE
 from iacdrift.engine.workspace import private_dir, stack_files
 from iacdrift.errors import ExitCode, IacdriftError, RefusedError
 from iacdrift.flows.lockfiles import saved_lock
 from iacdrift.flows.repair_apply import push_state, read_state
-from iacdrift.flows.surgery_found import SurgeryRequest, find_plan
+from iacdrift.flows.surgery_found import SurgeryRequest, find_plan, held_lock
 from iacdrift.flows.surgery_status import Progress, describe, read_progress
 from iacdrift.flows.workbench import StackRef, Workbench
-from iacdrift.flows.working_copy import prepared
-from iacdrift.loaders.registry import Project, RegisteredStack, load_project
-from iacdrift.models.finding import LockHolder
+from iacdrift.flows.working_copy import PreparedStack, prepared
+from iacdrift.loaders.registry import Project, load_project
+from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.surgery import (
     ForceUnlockOperation,
     ResultingChange,
@@ -86,9 +96,8 @@ from iacdrift.report.common import render_json
 
 # The test-only fault injection variable (see crash_point).
 KILL_AFTER_VARIABLE = "IACDRIFT_TEST_KILL_AFTER"
-# How much earlier than our last recorded step a lock may say it was created and still
-# be the killed apply's own (Terraform's clock and ours are the same host's).
-LOCK_CLOCK_SKEW = timedelta(seconds=5)
+# Seconds beyond the launcher's grace a leftover of a killed apply gets to stop alone.
+LEFTOVER_MARGIN = 5.0
 
 
 def approve(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApproval:
@@ -158,6 +167,8 @@ class _Apply:
     resulting: list[ResultingChange] = field(default_factory=list)
     # Steps recorded by earlier attempts (a killed apply); ours number after them.
     earlier: int = 0
+    # What the edited state says (state_digest): a rollback only replaces that.
+    edited_digest: str = ""
 
     def report(self, result: str, reason: str | None = None) -> SurgeryApplyReport:
         return SurgeryApplyReport.model_validate(
@@ -175,7 +186,12 @@ class _Apply:
         )
 
     def step(
-        self, name: str, detail: str, serial: int | None = None, version: str | None = None
+        self,
+        name: str,
+        detail: str,
+        serial: int | None = None,
+        version: str | None = None,
+        digest: str | None = None,
     ) -> None:
         """Record a step beside the plan as it happens (rule 4)."""
         record = SurgeryStepRecord(
@@ -186,12 +202,13 @@ class _Apply:
             detail=detail,
             stateSerial=serial,
             stateVersionId=version,
+            stateDigest=digest,
         )
         self.records.append(record)
         self.store.put_step(
             self.plan.stack,
             self.plan.planId,
-            f"{self.earlier + len(self.records):02d}-{name}",
+            f"{self.earlier + len(self.records):03d}-{name}",
             render_json(record).encode(),
         )
         crash_point(name)
@@ -211,10 +228,9 @@ def crash_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _unlock_refusals(run: _Apply, stack: RegisteredStack, settings: Project) -> list[str]:
+def _unlock_refusals(run: _Apply, project: Project) -> list[str]:
     """Rule 3: each force-unlock's lock, read now, must be the one planned and stale."""
-    spec = stack.unit.spec.state
-    stale_after = timedelta(minutes=settings.settings.surgery.staleLockAfterMinutes)
+    stale_after = timedelta(minutes=project.settings.surgery.staleLockAfterMinutes)
     found: list[str] = []
     for result in run.plan.operations:
         if not isinstance(result.operation, ForceUnlockOperation):
@@ -222,13 +238,7 @@ def _unlock_refusals(run: _Apply, stack: RegisteredStack, settings: Project) -> 
         if result.lock is None:
             found.append(f"force-unlock {result.operation.lockId}: the plan recorded no lock")
             continue
-        held = locking.read_terraform_lock(
-            spec,
-            run.bench.credentials(run.ref),
-            run.bench.target.with_region(spec.region),
-            run.clock(),
-            stale_after=stale_after,
-        )
+        held = held_lock(run.bench, run.ref, run.clock(), stale_after)
         refusal = unlock_refusal(result.lock, held, stale_after)
         if refusal is not None:
             found.append(refusal)
@@ -259,14 +269,9 @@ def apply(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApplyReport
             f"{len(run.reviewers)} given{given}; `iacdrift surgery approve {plan.planId}` by "
             "someone other than the author",
         )
-    refusal = _refusal(run, read_progress(bench, found), stack, project)
+    refusal = _refusal(run, read_progress(bench, found), project)
     if refusal is not None:
         return refusal
-    edited = found.store.get_state(plan.stack, plan.planId)
-    if edited is None:
-        return run.report(
-            "refused", f"{plan.planId}: the planned state is missing beside the plan; plan again"
-        )
     # Rule 4.
     lease = locking.Lease(
         run.ref.name,
@@ -284,33 +289,36 @@ def apply(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApplyReport
     try:
         progress = read_progress(bench, found)
         run.earlier = len(progress.steps)
+        run.edited_digest = progress.planned.edited_digest
         if dead is not None:
-            run.step("resumed", f"took the lease over from {dead}, a process that is gone")
-        _kill_leftovers(run)
-        refusal = _refusal(run, progress, stack, project)
+            run.step("resumed", f"took the lease over from {dead.holder}, a process that is gone")
+            _kill_leftovers(run)
+        refusal = _refusal(run, progress, project)
         if refusal is not None:
             return refusal
-        return _carry_out(run, edited, lease, progress)
+        edited = found.store.get_state(plan.stack, plan.planId)
+        assert edited is not None  # read_progress raised otherwise
+        return _carry_out(run, edited, lease, progress, dead)
     finally:
         lease.release()
 
 
-def _refusal(
-    run: _Apply, progress: Progress, stack: RegisteredStack, project: Project
-) -> SurgeryApplyReport | None:
+def _refusal(run: _Apply, progress: Progress, project: Project) -> SurgeryApplyReport | None:
     """Rule 3, from the surgery's condition: a report refusing, or None to go on."""
     plan = run.plan
     state = progress.condition
     if state is Condition.APPLIED:
         run.snapshot = progress.snapshot_version
         return run.report("applied", f"{plan.planId}: applied and verified already")
+    if run.files_changed():
+        # Verifying against other files could roll a correct state back.
+        return run.report(
+            "refused",
+            f"{plan.planId}: stale: the stack's files changed since planning; put them back "
+            f"(`iacdrift surgery status {plan.planId}` says where the surgery stands) or plan "
+            "again",
+        )
     if state is Condition.PUSHED_UNVERIFIED:
-        if progress.snapshot is None:
-            return run.report(
-                "failed",
-                f"{plan.planId}: the edited state is in place but no snapshot was kept: "
-                "cannot verify-or-roll-back safely; run `iacdrift check` and decide",
-            )
         return None
     if state is Condition.CHANGED_ELSEWHERE and progress.current is not None:
         return run.report(
@@ -321,12 +329,9 @@ def _refusal(
     if state is not Condition.NOT_STARTED:
         _, why = next_command(state, plan.planId, plan.stack)
         return run.report("refused", f"{plan.planId}: {state.value}: {why}")
-    if run.files_changed():
-        return run.report("refused", f"{plan.planId}: stale: the stack's files changed; plan again")
-    if "unlocked" not in {s.step for s in progress.steps}:
-        refusals = _unlock_refusals(run, stack, project)
-        if refusals:
-            return run.report("refused", f"{plan.planId}: {'; '.join(refusals)}")
+    refusals = _unlock_refusals(run, project)
+    if refusals:
+        return run.report("refused", f"{plan.planId}: {'; '.join(refusals)}")
     return None
 
 
@@ -342,9 +347,15 @@ def _moved(progress: Progress) -> str:
 
 
 def _kill_leftovers(run: _Apply) -> None:
-    """Terraform processes a killed iacdrift left running (they may hold the state's
-    lock) are killed before anything else, and recorded."""
-    left = survivors.find_survivors()
+    """Terraform processes of this stack a killed iacdrift left running (they may hold
+    the state's lock): given the launcher's grace to stop by themselves, then killed,
+    and recorded. Another stack's are left to the run that resumes it."""
+    deadline = time.monotonic() + INTERRUPT_GRACE + LEFTOVER_MARGIN
+    while True:
+        left = [s for s in survivors.find_survivors() if s.stack == run.ref.name]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     if not left:
         return
     report = survivors.kill_survivors(left)
@@ -355,96 +366,147 @@ def _kill_leftovers(run: _Apply) -> None:
     run.step("killed-leftovers", detail)
 
 
-def _own_lock(run: _Apply, progress: Progress, lock: LockHolder) -> bool:
-    """Whether Terraform's lock on the state was left by the killed apply this run
-    resumes: taken on this host after that apply's last recorded step (its push or
-    its verification), by a Terraform that is no longer running (its process was
-    killed: :func:`_kill_leftovers`, or died with iacdrift)."""
-    if not progress.steps or not lock.who.endswith("@" + socket.gethostname()):
-        return False
-    created = parse_lock_time(lock.created) if lock.created else None
-    if created is None:
-        return False
-    last = max(record.at for record in progress.steps)
-    return created >= last - LOCK_CLOCK_SKEW and not survivors.find_survivors()
+def _user_at_host() -> str:
+    """Who Terraform says holds a lock it takes from this process (LockInfo.Who)."""
+    return f"{pwd.getpwuid(os.getuid()).pw_name}@{socket.gethostname()}"
+
+
+def _release_own_lock(
+    run: _Apply, ready: PreparedStack, progress: Progress, dead: locking.LeaseState | None
+) -> None:
+    """A Terraform lock the killed apply left (core/surgery/locks.own_lock) is
+    released, and recorded; any other lock stays (the push or plan then waits for it
+    and fails naming it)."""
+    held = held_lock(run.bench, run.ref, run.clock())
+    if held is None:
+        return
+    mine = own_lock(
+        held,
+        created=parse_lock_time(held.created) if held.created else None,
+        took_over_dead=dead is not None,
+        user_at_host=_user_at_host(),
+        last_step_at=max((r.at for r in progress.steps), default=None),
+        dead_lease_expired_at=dead.expires_at if dead is not None else None,
+        leftovers=any(s.stack == run.ref.name for s in survivors.find_survivors()),
+    )
+    if mine:
+        ready.engine.force_unlock(ready.call, held.id)
+        run.step(
+            "released-own-lock",
+            f"released lock {held.id} ({held.operation} by {held.who} since {held.created}), "
+            "left by the killed apply",
+        )
+
+
+def _snapshot(run: _Apply, progress: Progress) -> tuple[dict[str, Any], str] | str:
+    """The state the surgery started from, and its digest: the S3 version the plan was
+    made against (read back, checked against the digest recorded when the snapshot
+    was taken); without versions, the copy kept beside the plan, checked the same
+    way. A reason string when it cannot be had safely."""
+    recorded = progress.snapshot_step
+    if recorded is None or recorded.stateDigest is None:
+        return "no snapshot was recorded"
+    assert run.ref.unit is not None
+    spec = run.ref.unit.spec.state
+    if recorded.stateVersionId is not None:
+        body = state_versions.read_version(
+            spec.bucket,
+            spec.key,
+            recorded.stateVersionId,
+            run.bench.credentials(run.ref),
+            run.bench.target.with_region(spec.region),
+        )
+    else:
+        kept = run.store.get_snapshot(run.plan.stack, run.plan.planId)
+        if kept is None:
+            return "the snapshot copy is missing beside the plan"
+        body = kept
+    data = load_json(body, f"{run.plan.planId}: the snapshot")
+    if not isinstance(data, dict) or state_digest(data) != recorded.stateDigest:
+        return "the snapshot read back is not the state recorded when it was taken"
+    return data, recorded.stateDigest
 
 
 def _carry_out(
-    run: _Apply, edited: bytes, lease: locking.Lease, progress: Progress
+    run: _Apply,
+    edited: bytes,
+    lease: locking.Lease,
+    progress: Progress,
+    dead: locking.LeaseState | None,
 ) -> SurgeryApplyReport:
     plan, ref = run.plan, run.ref
+    assert ref.unit is not None
+    spec = ref.unit.spec.state
+    binding = plan.binding
     resuming = progress.condition is Condition.PUSHED_UNVERIFIED
-    state, version = run.current()
-    lineage = state.get("lineage")
     planned = json.loads(edited)
-    if not isinstance(planned, dict) or planned.get("lineage") != lineage:
+    if not isinstance(planned, dict) or planned.get("lineage") != binding.stateLineage:
         return run.report(
-            "refused", f"{plan.planId}: the planned state's lineage is not the current one"
+            "refused", f"{plan.planId}: the planned state's lineage is not the one planned"
         )
     if resuming:
-        assert progress.snapshot is not None
-        before = json.loads(progress.snapshot)
+        got = _snapshot(run, progress)
+        if isinstance(got, str):
+            return run.report(
+                "failed",
+                f"{plan.planId}: the edited state is in place but {got}: no safe rollback; "
+                f"verify by hand (`iacdrift check {plan.stack}`)",
+            )
+        before, before_digest = got
         run.snapshot = progress.snapshot_version
-        run.step(
-            "resumed",
-            "the edited state is in place, not verified: verifying it",
-            state.get("serial"),
-            version,
-        )
+        run.step("resumed", "the edited state is in place, not verified: verifying it")
     else:
-        before = state
-        run.snapshot = version
-        body = json.dumps(state).encode()
-        run.store.put_snapshot(plan.stack, plan.planId, body)
+        found = state_versions.read_current(
+            spec.bucket,
+            spec.key,
+            run.bench.credentials(ref),
+            run.bench.target.with_region(spec.region),
+        )
+        if found is None or found.version_id != binding.stateVersionId:
+            # Only the very object planned against is ever the snapshot.
+            return run.report(
+                "refused",
+                f"{plan.planId}: stale: the state object is version "
+                f"{found.version_id if found else None} (planned: {binding.stateVersionId}); "
+                "plan again",
+            )
+        before = load_json(found.body, spec.uri)
+        assert isinstance(before, dict)
+        before_digest = state_digest(before)
+        run.snapshot = found.version_id
+        # The evidence copy: the object's own bytes, once (a retry keeps the first).
+        run.store.put_snapshot(plan.stack, plan.planId, found.body)
         run.step(
             "snapshot",
-            f"the state before the surgery: serial {state.get('serial')} (a copy is kept "
+            f"the state before the surgery: serial {before.get('serial')} (a copy is kept "
             "beside the plan)",
-            state.get("serial"),
-            version,
+            before.get("serial"),
+            found.version_id,
+            before_digest,
         )
-    serial = int(state.get("serial") or 0)
     scratch = private_dir(run.bench.scratch_parent, "iacdrift-surgery-")
     try:
         with prepared(run.bench, ref, lock_file=saved_lock(run.bench, ref)) as ready:
             lease.ensure_held()
-            held = _terraform_lock(run)
-            if held is not None and _own_lock(run, progress, held):
-                ready.engine.force_unlock(ready.call, held.id)
-                run.step("released-own-lock", f"released lock {held.id} the killed apply left")
+            if dead is not None:
+                _release_own_lock(run, ready, progress, dead)
             if not resuming:
-                done = {s.step for s in progress.steps}
-                for result in plan.operations:
-                    if (
-                        isinstance(result.operation, ForceUnlockOperation)
-                        and "unlocked" not in done
-                    ):
-                        lock_id = result.operation.lockId
-                        ready.engine.force_unlock(ready.call, lock_id)
-                        run.step("unlocked", f"released the stale lock {lock_id}")
-                if progress.planned.changes_state:
-                    run.step("pushing", f"pushing the edited state as serial {serial + 1}")
-                    try:
-                        push_state(
-                            ready.engine, ready.call, {**planned, "serial": serial + 1}, scratch
-                        )
-                    except IacdriftError as exc:
-                        run.step("failed", f"push refused: {exc.message}")
-                        return run.report(
-                            "failed",
-                            f"{plan.planId}: the push failed, nothing changed: {exc.message}",
-                        )
-                    after, version = run.current()
-                    run.step(
-                        "pushed",
-                        "the planned state is the stack's state",
-                        after.get("serial"),
-                        version,
-                    )
-            problem = _verify(run, ready.engine, ready.call)
-            if problem is None:
+                failed = _forward(run, ready, planned, progress, scratch)
+                if failed is not None:
+                    return failed
+            run.step("verifying", "a fresh plan of the stack, compared with the expectation")
+            verdict, problem = _verify(run, ready.engine, ready.call)
+            if verdict is Verdict.MATCH:
                 run.step("verified", "a fresh plan matches the expectation")
                 return run.report("applied")
+            if verdict is Verdict.ERROR:
+                run.step("verify-failed", f"could not verify: {problem}")
+                return run.report(
+                    "failed",
+                    f"{plan.planId}: could not verify ({problem}); nothing was rolled back: "
+                    f"the surgery is pushed-unverified, `iacdrift surgery apply {plan.planId}` "
+                    "verifies it again",
+                )
             if not progress.planned.changes_state:
                 run.step("failed", f"verification failed ({problem}); the state was not changed")
                 return run.report(
@@ -452,46 +514,70 @@ def _carry_out(
                     f"{plan.planId}: verification failed: {problem}; the state was not "
                     "changed, and a released lock cannot be taken back",
                 )
-            return _roll_back(run, ready.engine, ready.call, lease, before, problem, scratch)
+            return _roll_back(run, ready, lease, before, before_digest, problem, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _terraform_lock(run: _Apply) -> LockHolder | None:
-    assert run.ref.unit is not None
-    spec = run.ref.unit.spec.state
-    return locking.read_terraform_lock(
-        spec, run.bench.credentials(run.ref), run.bench.target.with_region(spec.region), run.clock()
-    )
+def _forward(
+    run: _Apply,
+    ready: PreparedStack,
+    planned: dict[str, Any],
+    progress: Progress,
+    scratch: Path,
+) -> SurgeryApplyReport | None:
+    """Release the named stale locks, push the edited state; a failure report, or None."""
+    plan = run.plan
+    done = {s.step for s in progress.steps}
+    for result in plan.operations:
+        if isinstance(result.operation, ForceUnlockOperation) and "unlocked" not in done:
+            lock_id = result.operation.lockId
+            ready.engine.force_unlock(ready.call, lock_id)
+            run.step("unlocked", f"released the stale lock {lock_id}")
+    if not progress.planned.changes_state:
+        return None
+    serial = int(plan.binding.stateSerial or 0) + 1
+    run.step("pushing", f"pushing the edited state as serial {serial}")
+    try:
+        push_state(ready.engine, ready.call, {**planned, "serial": serial}, scratch)
+    except IacdriftError as exc:
+        run.step("failed", f"push refused: {exc.message}")
+        return run.report(
+            "failed", f"{plan.planId}: the push failed, nothing changed: {exc.message}"
+        )
+    after, version = run.current()
+    run.step("pushed", "the planned state is the stack's state", after.get("serial"), version)
+    return None
 
 
 def _roll_back(
     run: _Apply,
-    engine: CliEngine,
-    call: StackCall,
+    ready: PreparedStack,
     lease: locking.Lease,
     before: dict[str, Any],
+    before_digest: str,
     problem: str,
     scratch: Path,
 ) -> SurgeryApplyReport:
-    """Push the snapshot back: its lineage checked, its serial above the current one."""
+    """Push the snapshot back, but only over the state this surgery pushed (a state
+    someone wrote since is theirs: left alone, and said); serial above the current."""
     plan, ref = run.plan, run.ref
     lease.ensure_held()
     now, _ = run.current()
     where = ref.unit.spec.state.uri if ref.unit is not None else ref.name
     unlocked = any(isinstance(r.operation, ForceUnlockOperation) for r in plan.operations)
     also = "; the released lock cannot be taken back" if unlocked else ""
-    if now.get("lineage") != before.get("lineage"):
-        run.step("failed", f"not rolled back: the lineage changed ({problem})")
+    if not now or state_digest(now) != run.edited_digest:
+        run.step("failed", f"not rolled back: the state changed since the push ({problem})")
         return run.report(
             "failed",
-            f"{plan.planId}: verification failed ({problem}) and the state's lineage "
-            f"changed since: not rolled back; look at {where}{also}",
+            f"{plan.planId}: verification failed ({problem}) and someone wrote the state since "
+            f"the push: not rolled back over their change; look at {where}{also}",
         )
     run.step("rolling-back", f"verification failed ({problem}); pushing the snapshot back")
     try:
         back = {**before, "serial": int(now.get("serial") or 0) + 1}
-        push_state(engine, call, back, scratch)
+        push_state(ready.engine, ready.call, back, scratch)
     except IacdriftError as exc:
         run.step("failed", f"rollback refused: {exc.message}")
         return run.report(
@@ -506,19 +592,26 @@ def _roll_back(
         f"verification failed ({problem}); the snapshot is the state again",
         restored.get("serial"),
         version,
+        before_digest,
     )
     return run.report(
         "rolled-back", f"{plan.planId}: verification failed: {problem}; state put back{also}"
     )
 
 
-def _verify(run: _Apply, engine: CliEngine, call: StackCall) -> str | None:
-    """A fresh plan of the stack against its new state: None when it matches the
-    expectation, else what differs."""
+class Verdict(Enum):
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    ERROR = "error"
+
+
+def _verify(run: _Apply, engine: CliEngine, call: StackCall) -> tuple[Verdict, str]:
+    """A fresh plan of the stack against its state now: MATCH, MISMATCH (what differs)
+    or ERROR (the plan could not be made: that says nothing of the surgery)."""
     try:
         reading = engine.plan_and_show(call, init=False)
     except IacdriftError as exc:
-        return f"the verification plan failed: {exc.message}"
+        return Verdict.ERROR, f"the verification plan failed: {exc.message}"
     changes = plan_changes(reading.plan_json)
     run.resulting = [
         ResultingChange(
@@ -527,4 +620,6 @@ def _verify(run: _Apply, engine: CliEngine, call: StackCall) -> str | None:
         for c in changes
     ]
     comparison = compare(run.plan.expectation.expected, changes)
-    return None if comparison.matches else "; ".join(comparison.differences)
+    if comparison.matches:
+        return Verdict.MATCH, ""
+    return Verdict.MISMATCH, "; ".join(comparison.differences)

@@ -3,11 +3,12 @@ that finishes or rolls it back.
 
 Rules, in the order the code follows them:
 
-1. The plan is found as for approve and apply (``surgery_review.find_plan``).
-2. The steps apply recorded beside the plan, the edited state and the snapshot copy
-   are read from the surgery prefix; the state object now is read with the stack's
-   own credentials; :func:`iacdrift.core.surgery.progress.condition` says which state
-   the stack is in, :func:`~iacdrift.core.surgery.progress.next_command` the command.
+1. The plan is found as for approve and apply (``surgery_found.find_plan``).
+2. The steps apply recorded beside the plan (the snapshot step holds the digest of
+   the state it started from) and the edited state are read from the surgery prefix;
+   the state object now is read with the stack's own credentials;
+   :func:`iacdrift.core.surgery.progress.condition` says which state the stack is
+   in, :func:`~iacdrift.core.surgery.progress.next_command` the command.
 3. Also shown, because they stop the command or explain a crash: Terraform's lock on
    the state (holder, age), the live orchestrator lease of the stack, and Terraform
    processes an iacdrift that is gone left running.
@@ -26,7 +27,7 @@ from iacdrift.core.surgery.state import state_digest
 from iacdrift.engine import survivors
 from iacdrift.errors import InputError
 from iacdrift.flows.repair_apply import read_state
-from iacdrift.flows.surgery_found import Found, SurgeryRequest, find_plan
+from iacdrift.flows.surgery_found import Found, SurgeryRequest, find_plan, held_lock
 from iacdrift.flows.workbench import StackRef, Workbench
 from iacdrift.loaders.registry import load_project
 from iacdrift.loaders.terraform_json import load_json
@@ -45,15 +46,17 @@ class Progress:
     condition: Condition
     current: StateFacts | None
     planned: Planned
-    snapshot: bytes | None
     steps: list[SurgeryStepRecord]
 
     @property
+    def snapshot_step(self) -> SurgeryStepRecord | None:
+        """The first snapshot recorded: the state the surgery started from."""
+        return next((r for r in self.steps if r.step == "snapshot"), None)
+
+    @property
     def snapshot_version(self) -> str | None:
-        for record in self.steps:
-            if record.step == "snapshot":
-                return record.stateVersionId
-        return None
+        step = self.snapshot_step
+        return step.stateVersionId if step is not None else None
 
 
 def _digest(body: bytes, what: str) -> str:
@@ -77,8 +80,7 @@ def read_progress(bench: Workbench, found: Found) -> Progress:
             ) from exc
     edited = store.get_state(plan.stack, plan.planId)
     if edited is None:
-        raise InputError(f"{plan.planId}: the planned state is missing beside the plan")
-    snapshot = store.get_snapshot(plan.stack, plan.planId)
+        raise InputError(f"{plan.planId}: the planned state is missing beside the plan; plan again")
     state, version = read_state(bench, StackRef.of(found.stack))
     current = (
         StateFacts(state.get("lineage"), state.get("serial"), version, state_digest(state))
@@ -95,13 +97,10 @@ def read_progress(bench: Workbench, found: Found) -> Progress:
             not isinstance(r.operation, ForceUnlockOperation) for r in plan.operations
         ),
     )
-    snapshot_digest = _digest(snapshot, f"{plan.planId}: the snapshot") if snapshot else None
+    first = next((r for r in steps if r.step == "snapshot"), None)
+    snapshot = first.stateDigest if first is not None else None
     return Progress(
-        condition(planned, [s.step for s in steps], current, snapshot_digest),
-        current,
-        planned,
-        snapshot,
-        steps,
+        condition(planned, [s.step for s in steps], current, snapshot), current, planned, steps
     )
 
 
@@ -116,8 +115,8 @@ def describe(survivor: survivors.Survivor) -> str:
 _EXIT = {
     Condition.APPLIED: 0,
     Condition.ROLLED_BACK: 0,
-    Condition.NOT_STARTED: 2,
-    Condition.PUSHED_UNVERIFIED: 2,
+    Condition.NOT_STARTED: 1,
+    Condition.PUSHED_UNVERIFIED: 1,
     Condition.CHANGED_ELSEWHERE: 1,
     Condition.NO_STATE: 1,
 }
@@ -131,11 +130,8 @@ def status(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryStatus:
     plan, stack = found.plan, found.stack
     progress = read_progress(bench, found)
     # Rule 3.
-    spec = stack.unit.spec.state
     now = clock()
-    lock = locking.read_terraform_lock(
-        spec, bench.credentials(StackRef.of(stack)), bench.target.with_region(spec.region), now
-    )
+    lock = held_lock(bench, StackRef.of(stack), now)
     lease = locking.read_lease(
         stack.name,
         table=bench.lease_table(),

@@ -626,14 +626,20 @@ class SurgeryStepRecord(Record):
     kind: Literal["SurgeryStep"] = "SurgeryStep"
     planId: str
     step: str = Field(
-        description="snapshot | unlocked | pushing | pushed | verified | rolled-back | "
-        "failed | resumed | released-own-lock"
+        description="resumed | killed-leftovers | snapshot | released-own-lock | unlocked | "
+        "pushing | pushed | verifying | verified | verify-failed | rolling-back | "
+        "rolled-back | failed"
     )
     at: UtcDatetime
     actor: str
     detail: str
     stateSerial: int | None = None
     stateVersionId: str | None = None
+    stateDigest: str | None = Field(
+        default=None,
+        description="sha256 of what the state says (lineage, resources, outputs; serial "
+        "and writer left out): on the snapshot step, what a rollback restores.",
+    )
 
 
 class SurgeryApplyReport(Record):
@@ -704,6 +710,6 @@ class SurgeryStatus(Record):
     )
     detail: str = Field(description="What the command does, or why there is none.")
     exitCode: int = Field(
-        description="0 nothing left to do (applied, rolled back); 2 a command remains; "
-        "1 a person must look (changed elsewhere, no state)."
+        description="0 nothing left to do (applied, rolled back); 1 a command remains, or "
+        "a person must look (changed elsewhere, no state)."
     )

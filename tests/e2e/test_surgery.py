@@ -246,6 +246,7 @@ def test_an_approved_rename_is_applied_and_verified(
             "snapshot",
             "pushing",
             "pushed",
+            "verifying",
             "verified",
         ]
         code, checked = _check(sandbox_project, "staging-app")
@@ -277,6 +278,7 @@ def test_a_verification_mismatch_rolls_back(sandbox_project: Project, tmp_path: 
             "snapshot",
             "pushing",
             "pushed",
+            "verifying",
             "rolling-back",
             "rolled-back",
         ]
@@ -370,7 +372,12 @@ def test_force_unlock_releases_only_the_stale_lock_it_names(
         _leave_lock(sandbox_project, stale, hours_ago=3, who="ci@runner-lost")
         code, report, stderr = _apply(sandbox_project, plan.planId)
         assert code == 0, (stderr, report)
-        assert [s["step"] for s in report["steps"]] == ["snapshot", "unlocked", "verified"]
+        assert [s["step"] for s in report["steps"]] == [
+            "snapshot",
+            "unlocked",
+            "verifying",
+            "verified",
+        ]
         assert not _lock_left(sandbox_project)
         _, checked = _check(sandbox_project, "prod-app")
         assert checked["status"] == "CLEAN", checked
@@ -403,9 +410,10 @@ def test_a_young_lock_is_not_released(sandbox_project: Project, tmp_path: Path) 
 # --- crash safety -------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[tuple[int, str]]:
-    """(pid, command line) of the processes whose parent is ``pid``."""
-    found = []
+def _descendants(pid: int) -> list[tuple[int, int, str]]:
+    """(pid, depth, command line) of every process under ``pid`` (depth 1: a child)."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -414,15 +422,23 @@ def _children(pid: int) -> list[tuple[int, str]]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append((int(entry.name), cmdline))
+        parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+        commands[int(entry.name)] = cmdline
+    found = []
+    for child in parents:
+        depth, up = 1, parents[child]
+        while up != pid and up in parents and depth < 10:
+            depth, up = depth + 1, parents[up]
+        if up == pid:
+            found.append((child, depth, commands[child]))
     return found
 
 
 def _apply_killed(project: Project, plan_id: str, point: str) -> None:
     """Run `surgery apply` and SIGKILL it at ``point``: right after recording a step
     (the fault injection variable), or while its Terraform child runs a command
-    (``during:<words>``: the test watches the process tree and kills iacdrift)."""
+    (``during:<words>``: the test watches the process tree and kills iacdrift once
+    the launcher has started Terraform, or the worker, for that command)."""
     env = {**os.environ}
     if not point.startswith("during:"):
         env[KILL_AFTER_VARIABLE] = point
@@ -439,7 +455,8 @@ def _apply_killed(project: Project, plan_id: str, point: str) -> None:
                 words = point.removeprefix("during:").split()
                 deadline = time.monotonic() + 300
                 while proc.poll() is None and time.monotonic() < deadline:
-                    if any(all(w in cmd for w in words) for _, cmd in _children(proc.pid)):
+                    running = _descendants(proc.pid)
+                    if any(d >= 2 and all(w in c for w in words) for _, d, c in running):
                         proc.kill()
                         break
                     time.sleep(0.05)
@@ -506,8 +523,10 @@ def _reset(project: Project, plan_id: str, version: str, stack: str = "prod-app"
 
 CRASH_POINTS = [
     ("snapshot", {"not-started"}),
+    ("pushing", {"not-started"}),
     ("during:state push", {"not-started", "pushed-unverified"}),
     ("pushed", {"pushed-unverified"}),
+    ("verifying", {"pushed-unverified"}),
     ("during:plan", {"pushed-unverified"}),
     ("verified", {"applied"}),
 ]

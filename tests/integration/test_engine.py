@@ -28,7 +28,12 @@ from iacdrift.engine.base import Flavor, PlanOutcome
 from iacdrift.engine.engines import TOFU_BINARY_ENV, BinaryEngine, find_tofu, select_engine
 from iacdrift.engine.environment import ALLOWED_PARENT_VARIABLES
 from iacdrift.engine.seeding import Seeder
-from iacdrift.engine.survivors import PARENT_PID_VARIABLE, PARENT_START_VARIABLE
+from iacdrift.engine.survivors import (
+    PARENT_PID_VARIABLE,
+    PARENT_PIDNS_VARIABLE,
+    PARENT_START_VARIABLE,
+    STACK_VARIABLE,
+)
 from iacdrift.engine.workspace import socket_room
 from iacdrift.errors import (
     EngineUnavailableError,
@@ -64,6 +69,8 @@ ENGINE_KEYS = frozenset(
         # run_process's marker naming this process (engine/survivors.py).
         PARENT_PID_VARIABLE,
         PARENT_START_VARIABLE,
+        PARENT_PIDNS_VARIABLE,
+        STACK_VARIABLE,
     }
 )
 

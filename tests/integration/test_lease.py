@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,8 +31,10 @@ from iacdrift.locking import (
     LeaseHeldError,
     LeaseLostError,
     TerraformLocks,
+    dead_local_holder,
     holder_name,
     lease_lock_id,
+    local_host,
     read_lease,
     read_terraform_lock,
 )
@@ -340,3 +344,40 @@ def test_lock_reading_tells_an_answer_from_no_answer(cloud: Cloud) -> None:
     with pytest.raises(CloudError, match="unreachable") as silent:
         read_terraform_lock(state, cloud.credentials, nowhere, now)
     assert not endpoint_answered(silent.value)
+
+
+def test_a_lease_whose_local_holder_died_is_taken_over_a_live_ones_is_not(
+    cloud: Cloud,
+) -> None:
+    """A killed apply's lease (this host, its process gone) would stand until it
+    expires: acquire_from_dead takes it over and says whose it was. A live holder's
+    lease (this very process, another run) is refused as acquire refuses it."""
+    stack = unique("surgery")
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(child.stdout)  # exited and reaped by subprocess.run
+    dead_holder = f"{local_host()}:{dead_pid}:run-killed"
+    assert dead_local_holder(dead_holder)
+    killed = cloud.lease(stack, "run-killed", holder=dead_holder, heartbeat=False)
+    killed.acquire()
+    taker = cloud.lease(stack, "run-resume", heartbeat=False)
+    try:
+        dead = taker.acquire_from_dead()
+        assert dead is not None and dead.holder == dead_holder
+    finally:
+        taker.release()
+
+    live = cloud.lease(stack, "run-live", heartbeat=False)
+    live.acquire()
+    try:
+        assert not dead_local_holder(live.holder)
+        with pytest.raises(LeaseHeldError):
+            cloud.lease(stack, "run-other", heartbeat=False).acquire_from_dead()
+    finally:
+        live.release()
+    # Another host's holder is never known dead, whatever its pid.
+    assert not dead_local_holder(f"elsewhere:{dead_pid}:run")

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from iacdrift.core.surgery.locks import planned_lock, unlock_refusal
+from iacdrift.core.surgery.locks import own_lock, planned_lock, unlock_refusal
 from iacdrift.core.surgery.progress import (
     Condition,
     Planned,
@@ -67,6 +67,10 @@ def test_a_plan_that_changes_no_state_is_applied_once_verified() -> None:
     assert condition(only_unlock, done, facts(BEFORE, 7, "v7"), None) is Condition.APPLIED
     moved = facts(BEFORE, 8, "v8")
     assert condition(only_unlock, ["snapshot"], moved, None) is Condition.CHANGED_ELSEWHERE
+    # Released, not verified yet: others may write the freed state meanwhile; the
+    # surgery is not "changed elsewhere" for that.
+    released = ["snapshot", "unlocked"]
+    assert condition(only_unlock, released, moved, None) is Condition.PUSHED_UNVERIFIED
 
 
 def test_each_condition_has_one_command_or_says_why_not() -> None:
@@ -102,7 +106,7 @@ def test_a_stale_lock_that_is_the_planned_one_may_be_released() -> None:
 @pytest.mark.parametrize(
     ("current", "says"),
     [
-        (None, "no longer held"),
+        (None, "is not held"),
         (aged(LOCK.model_copy(update={"id": "other"}), 9999), "not 6f2c3a0e"),
         (aged(LOCK.model_copy(update={"who": "eve@laptop"}), 9999), "not the lock reviewed"),
         (aged(LOCK, 600), "0h10m old, not older than surgery.staleLockAfterMinutes (120)"),
@@ -112,3 +116,45 @@ def test_a_stale_lock_that_is_the_planned_one_may_be_released() -> None:
 def test_any_other_lock_is_refused(current: LockHolder | None, says: str) -> None:
     refusal = unlock_refusal(planned_lock(LOCK), current, TWO_HOURS)
     assert refusal is not None and says in refusal
+
+
+# --- own_lock: a lock the killed apply left ---------------------------------------
+
+T0 = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)
+OURS = LockHolder(id="x", operation="state-push", who="root@runner", created="…")
+
+
+def own(**changes: object) -> bool:
+    arguments: dict[str, object] = {
+        "created": T0 + timedelta(seconds=3),
+        "took_over_dead": True,
+        "user_at_host": "root@runner",
+        "last_step_at": T0,
+        "dead_lease_expired_at": T0 + timedelta(minutes=15),
+        "leftovers": False,
+    }
+    lock = changes.pop("lock", OURS)
+    arguments.update(changes)
+    return own_lock(lock, **arguments)  # type: ignore[arg-type]
+
+
+def test_the_killed_applys_own_push_lock_is_its_own() -> None:
+    assert own()
+    assert own(lock=OURS.model_copy(update={"operation": "OperationTypePlan"}))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"took_over_dead": False},  # the earlier apply ended; it was not killed
+        {"leftovers": True},  # a Terraform of it still runs: maybe still holding it
+        {"lock": OURS.model_copy(update={"who": "alice@runner"})},  # someone else here
+        {"lock": OURS.model_copy(update={"operation": "OperationTypeApply"})},
+        {"created": T0 - timedelta(minutes=1)},  # before the dead apply's last step
+        {"created": T0 + timedelta(minutes=20)},  # after its lease had expired
+        {"created": None},
+        {"last_step_at": None},
+    ],
+)
+def test_any_other_lock_is_not(changes: dict[str, object]) -> None:
+    assert not own(**changes)

@@ -128,3 +128,27 @@ def test_kill_survivors_reports_a_vanished_process_as_gone() -> None:
     pid = 2**22 + 12345  # above Linux's highest pid_max
     report = sv.kill_survivors([Survivor(pid, None, ("x",), 1)])
     assert [s.pid for s in report.gone] == [pid] and not report.killed and not report.failed
+
+
+def test_a_marker_from_another_pid_namespace_is_not_judged_here(tmp_path: Path) -> None:
+    """A container's child seen from the host: its marked parent pid means nothing in
+    our namespace, so it is never a survivor here; ours, with its stack, is."""
+    (tmp_path / "self" / "ns").mkdir(parents=True)
+    (tmp_path / "self" / "ns" / "pid").write_text("")
+    ours = (tmp_path / "self" / "ns" / "pid").stat().st_ino
+    marker = b"IACDRIFT_PARENT_PID=100\0IACDRIFT_PARENT_START=5\0IACDRIFT_STACK=prod-app\0"
+    write_proc(
+        tmp_path,
+        101,
+        stat_of(101, 9),
+        b"tofu\0",
+        marker + f"IACDRIFT_PARENT_PIDNS={ours}\0".encode(),
+    )
+    write_proc(
+        tmp_path,
+        102,
+        stat_of(102, 9),
+        b"tofu\0",
+        marker + f"IACDRIFT_PARENT_PIDNS={ours + 1}\0".encode(),
+    )
+    assert sv.find_survivors(tmp_path) == [Survivor(101, 9, ("tofu",), 100, "prod-app")]

@@ -7,9 +7,10 @@ object atomically): it is the state planned against, the edited state, or someth
 else. :func:`condition` tells which, in this order:
 
 1. No state object: ``no-state``.
-2. A plan that changes no state (only a force-unlock): ``applied`` once verified,
-   else ``not-started`` while the state is still the one planned against, else
-   ``changed-elsewhere``.
+2. A plan that changes no state (only a force-unlock): ``applied`` once verified;
+   once the lock was released, ``pushed-unverified`` (the release is its change;
+   others may write the freed state meanwhile); else ``not-started`` while the state
+   is still the one planned against, else ``changed-elsewhere``.
 3. The state is the very object planned against (same lineage, serial and S3
    version id): ``not-started`` (a kill before the push, or a push that never
    landed).
@@ -88,6 +89,8 @@ def condition(
     if not planned.changes_state:
         if "verified" in steps:
             return Condition.APPLIED
+        if "unlocked" in steps:
+            return Condition.PUSHED_UNVERIFIED
         return Condition.NOT_STARTED if at_planned else Condition.CHANGED_ELSEWHERE
     if at_planned:
         return Condition.NOT_STARTED
