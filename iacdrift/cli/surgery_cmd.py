@@ -244,8 +244,8 @@ def status_command(
     Changes nothing.
 
     \b
-    Exit codes: 0 nothing left to do (applied or rolled back), 2 a command remains
-    (it is printed), 1 a person must look (the state changed elsewhere, no state).
+    Exit codes: 0 nothing left to do (applied or rolled back), 1 a command remains
+    (it is printed) or a person must look (the state changed elsewhere, no state).
     """
     found = status(
         SurgeryRequest(plan_id=plan_id, config_path=config_path, registry_dir=registry_dir)
