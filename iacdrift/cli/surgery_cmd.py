@@ -9,7 +9,7 @@ import click
 from iacdrift.cli.common import config_option, registry_option, tf_log_option
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.errors import ExitCode
-from iacdrift.flows.surgery import SurgeryPlanRequest, plan_surgery
+from iacdrift.flows.surgery import SurgeryPlanRequest, migration_tf, plan_surgery
 from iacdrift.flows.surgery_found import SurgeryRequest
 from iacdrift.flows.surgery_review import apply, approve
 from iacdrift.flows.surgery_status import status
@@ -45,16 +45,19 @@ def surgery_group() -> None:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Write <stack>.<planId>.surgery.json and .md here (never a stack directory; "
-    "the edited state itself is never written anywhere).",
+    help="Write <stack>.<planId>.surgery.json and .md here, and .migration.tf (the "
+    "moved/removed/import blocks to commit instead) when configuration can say it "
+    "(never a stack directory; the edited state itself is never written anywhere).",
 )
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["markdown", "json"]),
+    type=click.Choice(["markdown", "json", "hcl"]),
     default="markdown",
     show_default=True,
-    help="What to print: json is a SurgeryPlan (schemas/surgery-plan.schema.json).",
+    help="What to print: json is a SurgeryPlan (schemas/surgery-plan.schema.json); hcl "
+    "the moved/removed/import blocks that say the migration in configuration (exit 1 "
+    "when an operation cannot be said so).",
 )
 @config_option
 @registry_option
@@ -107,6 +110,16 @@ def plan_command(
         click.echo(f"wrote {path}", err=True)
     if output_format == "json":
         click.echo(render_json(plan), nl=False)
+    elif output_format == "hcl":
+        if plan.configurationAlternative is None:
+            why = "; ".join(
+                f"{r.operation.op}: {r.configuration.why}"
+                for r in plan.operations
+                if not r.configuration.expressible
+            )
+            click.echo(f"error: {plan.planId}: configuration cannot say it: {why}", err=True)
+            return ExitCode.FAILED
+        click.echo(migration_tf(plan), nl=False)
     else:
         click.echo(render_surgery_markdown(plan), nl=False)
     if not plan.approvable:

@@ -22,8 +22,10 @@ Rules, in the order the code follows them:
    binds the plan (migration, state lineage/serial/version, files, Terraform and
    provider versions) and gives its id. A plan whose result does not match cannot be
    approved.
-6. ``--out DIR`` gets ``<stack>.<planId>.surgery.json`` and ``.md``; never the edited
-   state, never a stack directory.
+6. ``--out DIR`` gets ``<stack>.<planId>.surgery.json`` and ``.md``, and, when
+   configuration can say every operation, ``.migration.tf``: the moved/removed/import
+   blocks to commit into the stack instead of the surgery (reviewed with the code);
+   never the edited state, never a stack directory.
 7. The plan and the edited state are stored for review and apply under the stack's
    state bucket, ``iacdrift/surgery/<stack>/<plan-id>/`` (conditional writes: a plan
    id is written once), with the planner's credentials.
@@ -211,11 +213,25 @@ def plan_surgery(request: SurgeryPlanRequest, clock: Clock = utc_now) -> Surgery
     written: list[Path] = []
     if request.out_dir is not None:
         request.out_dir.mkdir(parents=True, exist_ok=True)
-        for suffix, text in (
+        files = [
             ("surgery.json", render_json(plan)),
             ("surgery.md", render_surgery_markdown(plan)),
-        ):
+        ]
+        if plan.configurationAlternative:
+            files.append(("migration.tf", migration_tf(plan)))
+        for suffix, text in files:
             path = request.out_dir / f"{plan.stack}.{plan.planId}.{suffix}"
             path.write_text(text, encoding="utf-8")
             written.append(path)
     return SurgeryPlanOutcome(plan, tuple(written))
+
+
+def migration_tf(plan: SurgeryPlan) -> str:
+    """The configuration alternative as a file to commit into the stack."""
+    assert plan.configurationAlternative is not None
+    return (
+        f"# The state migration {plan.migration.id} ({plan.planId}) as configuration:\n"
+        f"# commit this file into the stack ({plan.stack}) instead of applying the surgery;\n"
+        "# the next plan and apply carry it out, reviewed with the code. Remove it once\n"
+        "# applied everywhere.\n\n" + plan.configurationAlternative.rstrip() + "\n"
+    )

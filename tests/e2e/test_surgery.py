@@ -134,6 +134,9 @@ def test_a_rename_matches_only_once_the_code_is_renamed(
     assert "does not match the expectation" in stderr
     assert plan.configurationAlternative is not None
     assert "moved {" in plan.configurationAlternative
+    # The blocks to commit instead, as a file beside the plan.
+    blocks = tmp_path / "before" / f"staging-app.{plan.planId}.migration.tf"
+    assert plan.configurationAlternative in blocks.read_text()
 
     sandbox.drift(sandbox_project, "resource-renamed")
     try:
