@@ -27,7 +27,8 @@ registered stack's state, planned on a private copy first.
   surgery approve PLAN_ID  approve as the caller identity (never the author)
   surgery apply PLAN_ID    with enough approvals: lease, lock, snapshot, push,
                            verify with a fresh plan, roll back on a mismatch;
-                           after a crash, the same command resumes
+                           after a crash, the same command resumes;
+                           a dry run without --yes
   surgery status PLAN_ID   where a surgery stands, and the one command that
                            finishes or rolls it back
 """
@@ -167,6 +168,12 @@ def approve_command(
 @surgery_group.command("apply")
 @click.argument("plan_id", metavar="PLAN_ID")
 @click.option(
+    "--yes",
+    is_flag=True,
+    help="Carry the surgery out. Without it: a dry run that checks approvals, staleness "
+    "and locks and says what --yes would do.",
+)
+@click.option(
     "--format",
     "output_format",
     type=click.Choice(["text", "json"]),
@@ -181,6 +188,7 @@ def approve_command(
 @tf_log_option
 def apply_command(
     plan_id: str,
+    yes: bool,
     output_format: str,
     config_path: Path | None,
     registry_dir: Path | None,
@@ -207,12 +215,18 @@ def apply_command(
     back on a mismatch) or starts from the beginning when nothing was pushed.
 
     \b
-    Exit codes: 0 applied and verified (or already), 1 refused, failed or rolled
-    back.
+    Examples:
+      iacdrift surgery apply sp-0123456789abcdef          # dry run: checks only
+      iacdrift surgery apply sp-0123456789abcdef --yes
+
+    \b
+    Exit codes: 0 applied and verified (or already), 2 dry run that would go
+    ahead, 1 refused, failed or rolled back.
     """
     report = apply(
         SurgeryRequest(
             plan_id=plan_id,
+            yes=yes,
             config_path=config_path,
             registry_dir=registry_dir,
             engine=EngineOptions(tf_binary, tofu_binary, tf_log),
@@ -226,7 +240,9 @@ def apply_command(
             click.echo(f"  approved by: {', '.join(report.approvals)}")
         for step in report.steps:
             click.echo(f"  [{step.step}] {step.detail}")
-    if report.reason and report.exitCode:
+    if report.result == "dry-run":
+        click.echo(str(report.reason), err=True)
+    elif report.reason and report.exitCode:
         click.echo(f"error: {report.reason}", err=True)
     return ExitCode(report.exitCode)
 

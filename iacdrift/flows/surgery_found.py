@@ -28,6 +28,8 @@ from iacdrift.models.surgery import SurgeryPlan
 class SurgeryRequest:
     plan_id: str
     comment: str | None = None
+    # apply: carry it out; without it, a dry run that checks and says what it would do.
+    yes: bool = False
     config_path: Path | None = None
     registry_dir: Path | None = None
     engine: EngineOptions = field(default_factory=EngineOptions)

@@ -11,7 +11,8 @@ Rules, in the order the code follows them:
    approve their own plan; an approval is written once per reviewer with a conditional
    put (two approvals never overwrite each other) and is bound to the plan's
    ``binding.hash``.
-3. Apply refuses, before any change, unless the distinct approvals from reviewers other
+3. Apply (a dry run without ``--yes``: these checks, and what it would do) refuses,
+   before any change, unless the distinct approvals from reviewers other
    than the author, bound to this binding, reach ``surgery.approvals`` of
    ``iacdrift.yaml`` for the stack's risk tier; and unless the surgery can go on from
    where it stands (:mod:`iacdrift.flows.surgery_status`): ``not-started`` (the state
@@ -94,6 +95,8 @@ from iacdrift.models.surgery import (
 )
 from iacdrift.report.common import render_json
 
+# applied: 0; a dry run that would go ahead: 2 (as repair apply's); anything else: 1.
+_EXIT_CODES = {"applied": ExitCode.OK, "dry-run": ExitCode.DRIFT}
 # The test-only fault injection variable (see crash_point).
 KILL_AFTER_VARIABLE = "IACDRIFT_TEST_KILL_AFTER"
 # Seconds beyond the launcher's grace a leftover of a killed apply gets to stop alone.
@@ -181,7 +184,7 @@ class _Apply:
                 "snapshotVersionId": self.snapshot,
                 "steps": self.records,
                 "resultingPlan": self.resulting,
-                "exitCode": int(ExitCode.OK if result == "applied" else ExitCode.FAILED),
+                "exitCode": int(_EXIT_CODES.get(result, ExitCode.FAILED)),
             }
         )
 
@@ -269,9 +272,12 @@ def apply(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApplyReport
             f"{len(run.reviewers)} given{given}; `iacdrift surgery approve {plan.planId}` by "
             "someone other than the author",
         )
-    refusal = _refusal(run, read_progress(bench, found), project)
+    first = read_progress(bench, found)
+    refusal = _refusal(run, first, project)
     if refusal is not None:
         return refusal
+    if not request.yes:
+        return run.report("dry-run", _would(first, plan))
     # Rule 4.
     lease = locking.Lease(
         run.ref.name,
@@ -301,6 +307,26 @@ def apply(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryApplyReport
         return _carry_out(run, edited, lease, progress, dead)
     finally:
         lease.release()
+
+
+def _would(progress: Progress, plan: SurgeryPlan) -> str:
+    """What ``--yes`` would do from where the surgery stands (a dry run's reason)."""
+    if progress.condition is Condition.PUSHED_UNVERIFIED:
+        steps = ["verify the state in place with a fresh plan", "roll back on a mismatch"]
+    else:
+        steps = ["take the lease", "snapshot the state"]
+        steps += [
+            f"release the stale lock {r.operation.lockId}"
+            for r in plan.operations
+            if isinstance(r.operation, ForceUnlockOperation)
+        ]
+        if progress.planned.changes_state:
+            steps.append("push the edited state")
+        steps += ["verify with a fresh plan", "roll back on a mismatch"]
+    return (
+        f"{plan.planId}: dry run ({progress.condition.value}): approvals, staleness and "
+        f"locks pass; with --yes it would {', '.join(steps)}"
+    )
 
 
 def _refusal(run: _Apply, progress: Progress, project: Project) -> SurgeryApplyReport | None:
@@ -504,8 +530,8 @@ def _carry_out(
                 return run.report(
                     "failed",
                     f"{plan.planId}: could not verify ({problem}); nothing was rolled back: "
-                    f"the surgery is pushed-unverified, `iacdrift surgery apply {plan.planId}` "
-                    "verifies it again",
+                    "the surgery is pushed-unverified, "
+                    f"`iacdrift surgery apply {plan.planId} --yes` verifies it again",
                 )
             if not progress.planned.changes_state:
                 run.step("failed", f"verification failed ({problem}); the state was not changed")

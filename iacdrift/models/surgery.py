@@ -649,7 +649,10 @@ class SurgeryApplyReport(Record):
     kind: Literal["SurgeryApplyReport"] = "SurgeryApplyReport"
     planId: str
     stack: str
-    result: Literal["applied", "refused", "rolled-back", "failed"]
+    result: Literal["applied", "dry-run", "refused", "rolled-back", "failed"] = Field(
+        description="dry-run: without --yes, every check passed and nothing was done "
+        "(reason says what --yes would do)."
+    )
     reason: str | None = None
     approvals: list[str] = Field(default_factory=list, description="Reviewers counted.")
     snapshotVersionId: str | None = None

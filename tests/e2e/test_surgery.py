@@ -179,7 +179,9 @@ def _approve(project: Project, plan_id: str, env: dict[str, str] | None) -> tupl
 
 
 def _apply(project: Project, plan_id: str) -> tuple[int, dict[str, Any], str]:
-    code, stdout, stderr = run_cli(project, "surgery", "apply", plan_id, "--format", "json")
+    code, stdout, stderr = run_cli(
+        project, "surgery", "apply", plan_id, "--yes", "--format", "json"
+    )
     assert stdout, stderr
     return code, json.loads(stdout), stderr
 
@@ -243,6 +245,11 @@ def test_an_approved_rename_is_applied_and_verified(
         assert code == 0 and plan is not None and plan.approvable, stderr
         code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, 2))
         assert code == 0, said
+        # Without --yes: the checks, and what it would do; nothing changes.
+        before = _state_object(sandbox_project, "staging-app")
+        code, _, stderr = run_cli(sandbox_project, "surgery", "apply", plan.planId)
+        assert code == 2 and "dry run" in stderr and "push the edited state" in stderr
+        assert _state_object(sandbox_project, "staging-app") == before
         code, report, stderr = _apply(sandbox_project, plan.planId)
         assert code == 0, (stderr, report)
         assert [s["step"] for s in report["steps"]] == [
@@ -447,7 +454,7 @@ def _apply_killed(project: Project, plan_id: str, point: str) -> None:
         env[KILL_AFTER_VARIABLE] = point
     with tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "iacdrift", "surgery", "apply", plan_id],
+            [sys.executable, "-m", "iacdrift", "surgery", "apply", plan_id, "--yes"],
             cwd=project.root,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -560,7 +567,7 @@ def test_a_kill_at_any_step_leaves_the_state_before_or_after(
             assert status["condition"] in conditions, (point, status)
             seen[point] = status["condition"]
             if status["condition"] != "applied":
-                assert status["command"] == f"iacdrift surgery apply {plan.planId}", status
+                assert status["command"] == f"iacdrift surgery apply {plan.planId} --yes"
                 code, report, stderr = _apply(sandbox_project, plan.planId)
                 assert code == 0 and report["result"] == "applied", (point, stderr, report)
             status = _status(sandbox_project, plan.planId)

@@ -78,7 +78,7 @@ def test_each_condition_has_one_command_or_says_why_not() -> None:
         command, why = next_command(state, "sp-0123456789abcdef", "prod-app")
         assert why
         if state in (Condition.NOT_STARTED, Condition.PUSHED_UNVERIFIED):
-            assert command == "iacdrift surgery apply sp-0123456789abcdef"
+            assert command == "iacdrift surgery apply sp-0123456789abcdef --yes"
         else:
             assert command is None
 

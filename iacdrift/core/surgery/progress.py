@@ -104,7 +104,7 @@ def condition(
 
 def next_command(state: Condition, plan_id: str, stack: str) -> tuple[str | None, str]:
     """(the one command to run, or None; what it does or why there is none)."""
-    apply = f"iacdrift surgery apply {plan_id}"
+    apply = f"iacdrift surgery apply {plan_id} --yes"
     if state is Condition.NOT_STARTED:
         return apply, "carries the surgery out (approvals and staleness are checked again)"
     if state is Condition.PUSHED_UNVERIFIED:
