@@ -112,6 +112,19 @@ format_option = click.option(
 )
 
 
+def text_or_json_option(record: str, schema: str) -> Callable[[Command], Command]:
+    """``--format text|json`` of a command that prints one record: json is ``record``,
+    validated by ``schemas/<schema>``."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=f"json: a {record} (schemas/{schema}).",
+    )
+
+
 def report_options(schema: str, out_files: str) -> Callable[[Command], Command]:
     """``--format table|json|markdown``, ``--out DIR`` and ``--history FILE``: how
     ``check`` and ``run`` report. ``schema`` names the JSON's schema file in schemas/,

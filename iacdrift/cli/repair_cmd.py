@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from iacdrift.cli.common import config_option, registry_option, tf_log_option
+from iacdrift.cli.common import (
+    config_option,
+    registry_option,
+    text_or_json_option,
+    tf_log_option,
+)
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.errors import ExitCode
@@ -191,14 +196,7 @@ def plan_command(
     help="Refuse when more objects than this would change (default: the AutoHealPolicy's "
     "maxObjectsPerReconcile for the stack, else 25).",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: a RepairApplyReport (schemas/repair-apply-report.schema.json).",
-)
+@text_or_json_option("RepairApplyReport", "repair-apply-report.schema.json")
 @config_option
 @registry_option
 @tf_binary_option

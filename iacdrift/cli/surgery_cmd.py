@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from iacdrift.cli.common import config_option, registry_option, tf_log_option
+from iacdrift.cli.common import (
+    config_option,
+    registry_option,
+    text_or_json_option,
+    tf_log_option,
+)
 from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.surgery import SurgeryPlanRequest, migration_tf, plan_surgery
@@ -173,14 +178,7 @@ def approve_command(
     help="Carry the surgery out. Without it: a dry run that checks approvals, staleness "
     "and locks and says what --yes would do.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: a SurgeryApplyReport (schemas/surgery-apply-report.schema.json).",
-)
+@text_or_json_option("SurgeryApplyReport", "surgery-apply-report.schema.json")
 @config_option
 @registry_option
 @tf_binary_option
@@ -249,14 +247,7 @@ def apply_command(
 
 @surgery_group.command("status")
 @click.argument("plan_id", metavar="PLAN_ID")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: a SurgeryStatus (schemas/surgery-status.schema.json).",
-)
+@text_or_json_option("SurgeryStatus", "surgery-status.schema.json")
 @config_option
 @registry_option
 def status_command(

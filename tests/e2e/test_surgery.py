@@ -178,6 +178,13 @@ def _approve(project: Project, plan_id: str, env: dict[str, str] | None) -> tupl
     return code, stdout + stderr
 
 
+def _approved_by(project: Project, plan_id: str, reviewers: tuple[int, ...]) -> None:
+    """Each sandbox reviewer in ``reviewers`` approves ``plan_id``."""
+    for number in reviewers:
+        code, said = _approve(project, plan_id, _reviewer(project, number))
+        assert code == 0, said
+
+
 def _apply(project: Project, plan_id: str) -> tuple[int, dict[str, Any], str]:
     code, stdout, stderr = run_cli(
         project, "surgery", "apply", plan_id, "--yes", "--format", "json"
@@ -275,9 +282,7 @@ def test_a_verification_mismatch_rolls_back(sandbox_project: Project, tmp_path: 
     migration.write_text(RM_ARTIFACTS)
     code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
     assert code == 0 and plan is not None, stderr
-    for number in (1, 2):
-        code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
-        assert code == 0, said
+    _approved_by(sandbox_project, plan.planId, (1, 2))
     sandbox.drift(sandbox_project, "remote-state-change")
     try:
         _, before = _check(sandbox_project, "prod-app")
@@ -366,9 +371,7 @@ def test_force_unlock_releases_only_the_stale_lock_it_names(
         assert code == 0 and plan is not None, stderr
         (operation,) = plan.operations
         assert operation.lock is not None and operation.lock.who == "ci@runner-lost"
-        for number in (1, 2):
-            code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
-            assert code == 0, said
+        _approved_by(sandbox_project, plan.planId, (1, 2))
 
         # Another run's lock by apply time (the first released, then taken again):
         # not the lock reviewed, refused, left alone.
@@ -406,9 +409,7 @@ def test_a_young_lock_is_not_released(sandbox_project: Project, tmp_path: Path) 
         migration.write_text(FORCE_UNLOCK.format(lock_id=young))
         code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
         assert code == 0 and plan is not None, stderr
-        for number in (1, 2):
-            code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
-            assert code == 0, said
+        _approved_by(sandbox_project, plan.planId, (1, 2))
         code, report, _ = _apply(sandbox_project, plan.planId)
         assert code == 1 and "its run may be alive" in str(report["reason"]), report
         assert _lock_left(sandbox_project)
@@ -553,9 +554,7 @@ def test_a_kill_at_any_step_leaves_the_state_before_or_after(
     migration.write_text(RM_ARTIFACTS)
     code, plan, stderr = _plan(sandbox_project, migration, tmp_path / "out")
     assert code == 0 and plan is not None, stderr
-    for number in (1, 2):
-        code, said = _approve(sandbox_project, plan.planId, _reviewer(sandbox_project, number))
-        assert code == 0, said
+    _approved_by(sandbox_project, plan.planId, (1, 2))
     original = plan.binding.stateVersionId
     assert original is not None
     seen: dict[str, str] = {}
@@ -650,9 +649,7 @@ def _carry_out(
     migration.write_text(text)
     code, plan, stderr = _plan(project, migration, tmp_path / "out")
     assert code == 0 and plan is not None and plan.approvable, (stderr, plan)
-    for number in reviewers:
-        code, said = _approve(project, plan.planId, _reviewer(project, number))
-        assert code == 0, said
+    _approved_by(project, plan.planId, reviewers)
     committed = _tree(stacks)
     code, report, stderr = _apply(project, plan.planId)
     assert code == 0 and report["result"] == "applied", (stderr, report)
