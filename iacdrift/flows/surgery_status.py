@@ -10,8 +10,8 @@ Rules, in the order the code follows them:
    :func:`iacdrift.core.surgery.progress.condition` says which state the stack is
    in, :func:`~iacdrift.core.surgery.progress.next_command` the command.
 3. Also shown, because they stop the command or explain a crash: Terraform's lock on
-   the state (holder, age), the live orchestrator lease of the stack, and Terraform
-   processes an iacdrift that is gone left running.
+   the state (holder, age), the live orchestrator lease of the stack, and the
+   stack's Terraform processes an iacdrift that is gone left running.
 
 Reading only: nothing is written, no lock or lease is taken.
 """
@@ -161,7 +161,7 @@ def status(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryStatus:
         steps=progress.steps,
         lock=lock,
         lease=live_lease,
-        leftovers=[describe(s) for s in survivors.find_survivors()],
+        leftovers=[describe(s) for s in survivors.find_survivors() if s.stack == plan.stack],
         command=command,
         detail=detail,
         exitCode=_EXIT[progress.condition],

@@ -445,9 +445,10 @@ def _descendants(pid: int) -> list[tuple[int, int, str]]:
     return found
 
 
-def _apply_killed(project: Project, plan_id: str, point: str) -> None:
-    """Run `surgery apply` and SIGKILL it at ``point``: right after recording a step
-    (the fault injection variable), or while its Terraform child runs a command
+def _apply_killed(project: Project, plan_id: str, point: str) -> int:
+    """Run `surgery apply` and SIGKILL it at ``point`` (its pid is returned): right
+    after recording a step (the fault injection variable), or while its Terraform
+    child runs a command
     (``during:<words>``: the test watches the process tree and kills iacdrift once
     the launcher has started Terraform, or the worker, for that command)."""
     env = {**os.environ}
@@ -479,12 +480,15 @@ def _apply_killed(project: Project, plan_id: str, point: str) -> None:
         errors.seek(0)
         said = errors.read().decode(errors="replace")
     assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, said)
+    return proc.pid
 
 
-def _no_survivors() -> list[str]:
+def _no_survivors(killed: int) -> list[str]:
+    """The processes the killed iacdrift (pid ``killed``) left running, once its
+    launchers had their grace to stop them."""
     deadline = time.monotonic() + 10
     while True:
-        left = [describe(s) for s in survivors.find_survivors()]
+        left = [describe(s) for s in survivors.find_survivors() if s.parent_pid == killed]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)
@@ -560,8 +564,8 @@ def test_a_kill_at_any_step_leaves_the_state_before_or_after(
     seen: dict[str, str] = {}
     try:
         for point, conditions in CRASH_POINTS:
-            _apply_killed(sandbox_project, plan.planId, point)
-            assert _no_survivors() == [], point
+            killed = _apply_killed(sandbox_project, plan.planId, point)
+            assert _no_survivors(killed) == [], point
             status = _status(sandbox_project, plan.planId)
             assert status["condition"] in conditions, (point, status)
             seen[point] = status["condition"]
