@@ -164,7 +164,7 @@ class TerraformError(ExecutionError):
         errors = _errors(failure)
         if errors:
             first = errors[0]
-            detail = first.detail.strip().splitlines()[0] if first.detail.strip() else ""
+            detail = _first_paragraph(first.detail)
             summary = first.summary.rstrip(".:")
             reason = f"{summary}: {detail}" if detail else summary
         else:
@@ -188,6 +188,24 @@ class TerraformError(ExecutionError):
     def detail(self) -> str:
         errors = _errors(self.failure)
         return errors[0].detail if errors else self.failure.stderr_tail
+
+
+# The longest detail a one-line error carries (a wrapped AWS SDK error fits).
+_DETAIL_CHARS = 400
+
+
+def _first_paragraph(detail: str) -> str:
+    """The detail's first paragraph on one line: Terraform wraps its diagnostics at
+    the terminal width, and an AWS SDK error ("operation error DynamoDB: DeleteItem,
+    https response error StatusCode: 400, ... ConditionalCheckFailedException") says
+    what went wrong only past the first line."""
+    lines: list[str] = []
+    for line in detail.strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    text = " ".join(lines)
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,11 @@ def test_terraform_errors_name_the_hint_and_the_log(tmp_path: Path) -> None:
     assert error.log == log
     assert str(error) == (
         "prod-iam: terraform plan failed: Failed to load plugin schemas: Error while "
-        "loading schemas for plugin components: Failed to obtain provider; Terraform could "
-        f"not start a provider plugin; Terraform's log: {log}"
+        "loading schemas for plugin components: Failed to obtain provider schema: Could "
+        "not load the schema for provider registry.terraform.io/hashicorp/aws: failed to "
+        'instantiate provider "registry.terraform.io/hashicorp/aws" to obtain schema: '
+        "Unrecognized remote plugin message: ..; Terraform could not start a provider "
+        f"plugin; Terraform's log: {log}"
     )
     quiet = TerraformError("s", TerraformFailure(command="init", exit_code=1, stderr_tail="boom"))
     assert (str(quiet), quiet.log) == ("s: terraform init failed: boom", None)
