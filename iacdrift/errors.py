@@ -201,7 +201,9 @@ def _first_paragraph(detail: str) -> str:
     what went wrong only past the first line."""
     lines: list[str] = []
     for line in detail.strip().splitlines():
-        if not line.strip():
+        # A blank line, or a source snippet ("on main.tf line 1, in output "x":" and
+        # then "  1: output ..."): what follows is not the sentence going on.
+        if not line.strip() or (lines and lines[-1].endswith(":")):
             break
         lines.append(line.strip())
     text = " ".join(lines)

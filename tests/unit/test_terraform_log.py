@@ -5,7 +5,9 @@ them, the errors that name them, and the short private TMPDIR of every Terraform
 
 from __future__ import annotations
 
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,10 +169,15 @@ def test_tmpdir_is_short_private_and_fresh_wherever_the_project_is(tmp_path: Pat
 
 def test_no_short_writable_tmpdir_says_what_was_tried(tmp_path: Path) -> None:
     deep = tmp_path.joinpath(*["d" * 50] * 5)
-    not_a_directory = tmp_path / "file"
+    # Short whatever tmp_path is (pytest-xdist's are longer): a file, not a directory.
+    short = Path(tempfile.mkdtemp(prefix="t", dir="/tmp"))
+    not_a_directory = short / "file"
     not_a_directory.write_text("", encoding="utf-8")
-    with pytest.raises(OSError) as caught:
-        terraform_tmpdir([deep, not_a_directory])
+    try:
+        with pytest.raises(OSError) as caught:
+            terraform_tmpdir([deep, not_a_directory])
+    finally:
+        shutil.rmtree(short)
     message = str(caught.value)
     assert f"{deep} (too long for a socket path)" in message
     assert f"{not_a_directory} (Not a directory)" in message
