@@ -35,6 +35,7 @@ the engine: it becomes a TerraformTimeoutError before it leaves ``engine/``.)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -190,6 +191,8 @@ class TerraformError(ExecutionError):
         return errors[0].detail if errors else self.failure.stderr_tail
 
 
+# A numbered line of a source snippet in a Terraform diagnostic ("  12: resource ...").
+_SNIPPET_LINE = re.compile(r"^\s*\d+:(\s|$)")
 # The longest detail a one-line error carries (a wrapped AWS SDK error fits).
 _DETAIL_CHARS = 400
 
@@ -201,9 +204,9 @@ def _first_paragraph(detail: str) -> str:
     what went wrong only past the first line."""
     lines: list[str] = []
     for line in detail.strip().splitlines():
-        # A blank line, or a source snippet ("on main.tf line 1, in output "x":" and
-        # then "  1: output ..."): what follows is not the sentence going on.
-        if not line.strip() or (lines and lines[-1].endswith(":")):
+        # A blank line, or a source snippet's numbered lines ("on main.tf line 1, in
+        # output "x":" and then "  1: output ..."): not the sentence going on.
+        if not line.strip() or _SNIPPET_LINE.match(line):
             break
         lines.append(line.strip())
     text = " ".join(lines)

@@ -735,3 +735,46 @@ def test_replace_provider_moves_a_stack_from_opentofu_to_terraform(
         entry.write_text(original)
         if plan is not None:
             _reset(sandbox_project, plan.planId, version, stack="staging-app")
+
+
+RENAME_WITHIN = """apiVersion: iacdrift.dev/v1
+kind: StateMigration
+id: name-the-ecs-roles
+stack: prod-iam
+operations:
+  - op: mv
+    from: aws_iam_role.service
+    to: aws_iam_role.ecs_service
+    reason: the roles are ECS task roles; the new name says so (PLAT-977)
+expectedPlan: no-changes
+"""
+
+
+def test_a_rename_within_a_module_is_applied_and_the_check_is_clean(
+    sandbox_project: Project, tmp_path: Path
+) -> None:
+    """prod-iam (critical, two approvals) renames a counted resource in its root
+    module: every instance moves, the role ARNs output reads the new name."""
+    main = sandbox_project.get("prod-iam").stack_dir / "main.tf"
+    original = main.read_text()
+    version = _state_object(sandbox_project, "prod-iam")[1]
+    renamed = original.replace(
+        'resource "aws_iam_role" "service"', 'resource "aws_iam_role" "ecs_service"'
+    )
+    main.write_text(renamed.replace("aws_iam_role.service[*]", "aws_iam_role.ecs_service[*]"))
+    plan = None
+    try:
+        plan = _carry_out(sandbox_project, RENAME_WITHIN, tmp_path, (1, 2))
+        (operation,) = plan.operations
+        assert operation.addressesBefore and all(
+            a.startswith("aws_iam_role.service[") for a in operation.addressesBefore
+        )
+        assert [a.replace("ecs_service", "service") for a in operation.addressesAfter] == (
+            operation.addressesBefore
+        )
+        _, checked = _check(sandbox_project, "prod-iam")
+        assert checked["status"] == "CLEAN", checked["findings"]
+    finally:
+        main.write_text(original)
+        if plan is not None:
+            _reset(sandbox_project, plan.planId, version, stack="prod-iam")

@@ -212,3 +212,20 @@ def test_variable_files_are_linked_not_copied(tmp_path: Path) -> None:
     assert stack_digest(stack) == before
     (stack / "terraform.tfvars").write_text("changed\n", encoding="utf-8")
     assert stack_digest(stack) != before
+
+
+def test_a_wrapped_aws_error_keeps_its_status_and_exception() -> None:
+    """Terraform wraps diagnostics; the SDK error's status and exception come after
+    the first line (the lock-release flake of OpenTofu 1.6 on moto)."""
+    stderr = (
+        "\n╷\n│ Error: Error releasing the state lock\n│ \n"
+        "│ Error message: failed to retrieve lock info: operation error DynamoDB:\n"
+        "│ GetItem, https response error StatusCode: 500, RequestID: abc, api error\n"
+        "│ InternalFailure: boom\n│ \n│ OpenTofu acquires a lock when accessing your state\n╵\n"
+    )
+    failure = TerraformFailure(command="plan", exit_code=1, diagnostics=parse_diagnostics(stderr))
+    assert str(TerraformError("staging-app", failure)) == (
+        "staging-app: terraform plan failed: Error releasing the state lock: Error message: "
+        "failed to retrieve lock info: operation error DynamoDB: GetItem, https response "
+        "error StatusCode: 500, RequestID: abc, api error InternalFailure: boom"
+    )
