@@ -241,6 +241,12 @@ def find_survivors(proc: Path = PROC) -> list[Survivor]:
     return survivors(facts)
 
 
+def stack_survivors(stack: str, proc: Path = PROC) -> list[Survivor]:
+    """The survivors marked with ``stack`` (IACDRIFT_STACK): what a run working on that
+    stack may clean up after a dead one."""
+    return [s for s in find_survivors(proc) if s.stack == stack]
+
+
 def kill_survivors(found: Iterable[Survivor], proc: Path = PROC) -> KillReport:
     """SIGKILL each survivor that is still the same process (same start time).
 

@@ -377,7 +377,7 @@ def _kill_leftovers(run: _Apply) -> None:
     and recorded. Another stack's are left to the run that resumes it."""
     deadline = time.monotonic() + LEFTOVER_MARGIN
     while True:
-        left = [s for s in survivors.find_survivors() if s.stack == run.ref.name]
+        left = survivors.stack_survivors(run.ref.name)
         if not left or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
@@ -412,7 +412,7 @@ def _release_own_lock(
         user_at_host=_user_at_host(),
         last_step_at=max((r.at for r in progress.steps), default=None),
         dead_lease_expired_at=dead.expires_at if dead is not None else None,
-        leftovers=any(s.stack == run.ref.name for s in survivors.find_survivors()),
+        leftovers=bool(survivors.stack_survivors(run.ref.name)),
     )
     if mine:
         ready.engine.force_unlock(ready.call, held.id)

@@ -50,13 +50,18 @@ class Progress:
 
     @property
     def snapshot_step(self) -> SurgeryStepRecord | None:
-        """The first snapshot recorded: the state the surgery started from."""
-        return next((r for r in self.steps if r.step == "snapshot"), None)
+        return first_snapshot(self.steps)
 
     @property
     def snapshot_version(self) -> str | None:
         step = self.snapshot_step
         return step.stateVersionId if step is not None else None
+
+
+def first_snapshot(steps: list[SurgeryStepRecord]) -> SurgeryStepRecord | None:
+    """The first snapshot recorded: the state the surgery started from (a retry after a
+    crash records another; the first is the one that counts)."""
+    return next((r for r in steps if r.step == "snapshot"), None)
 
 
 def _digest(body: bytes, what: str) -> str:
@@ -97,7 +102,7 @@ def read_progress(bench: Workbench, found: Found) -> Progress:
             not isinstance(r.operation, ForceUnlockOperation) for r in plan.operations
         ),
     )
-    first = next((r for r in steps if r.step == "snapshot"), None)
+    first = first_snapshot(steps)
     snapshot = first.stateDigest if first is not None else None
     return Progress(
         condition(planned, [s.step for s in steps], current, snapshot), current, planned, steps
@@ -161,7 +166,7 @@ def status(request: SurgeryRequest, clock: Clock = utc_now) -> SurgeryStatus:
         steps=progress.steps,
         lock=lock,
         lease=live_lease,
-        leftovers=[describe(s) for s in survivors.find_survivors() if s.stack == plan.stack],
+        leftovers=[describe(s) for s in survivors.stack_survivors(plan.stack)],
         command=command,
         detail=detail,
         exitCode=_EXIT[progress.condition],
