@@ -12,7 +12,10 @@ class                          when
 =============================  ==============================================================
 PROVIDER_READ_NOISE            the difference vanishes under normalization, or every changed
                                element of an aggregate is a part another resource in this or
-                               another registered state manages (:mod:`~iacdrift.core.aggregates`)
+                               another registered state manages (:mod:`~iacdrift.core.aggregates`),
+                               or a provider upgrade explains it: attributes the new schema
+                               reads for the first time, with a no-op plan
+                               (:mod:`~iacdrift.core.upgrade`); the reason names the upgrade
 CONTROLLER_OWNED_DRIFT         every changed field is owned by a controller or the runtime
                                (FieldOwnership policy, or lifecycle.ignore_changes unless the
                                policy says Git owns it)
@@ -191,6 +194,13 @@ def _classify(
     rel = subject.relationship
     settings = situation.settings
     if rel is Relationship.NOISE_ONLY:
+        if subject.upgrade:
+            why = subject.upgrade
+            if subject.explained:
+                why += "; parts of aggregates other resources manage: " + "; ".join(
+                    f"{e.pointer} by {', '.join(e.addresses)}" for e in subject.explained
+                )
+            return _Class(DriftClass.PROVIDER_READ_NOISE, why)
         if subject.explained:
             parts = "; ".join(f"{e.pointer} by {', '.join(e.addresses)}" for e in subject.explained)
             return _Class(
@@ -492,6 +502,13 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
                 f"manages the part of the aggregate at {explanation.pointer} that the refresh "
                 "read into it: noise here, judged on that resource",
             )
+    if subject.upgrade:
+        trail.add(
+            EvidenceKind.PLAN,
+            subject.address,
+            subject.upgrade
+            + (f" (noise: {', '.join(subject.upgrade_fields)})" if subject.upgrade_fields else ""),
+        )
     for guardrail_id in subject.guardrails:
         guardrail = guardrail_by_id(situation.policies, guardrail_id)
         trail.add(
@@ -563,6 +580,8 @@ def judge(subject: Subject, situation: Situation) -> Verdict:
         reason += "; noise, managed by other resources: " + "; ".join(
             f"{e.pointer} by {', '.join(e.addresses)}" for e in subject.explained
         )
+    if subject.upgrade and decided.drift_class is not DriftClass.PROVIDER_READ_NOISE:
+        reason += f"; noise, {subject.upgrade}"
     if decided.deadline is not None and situation.now > decided.deadline:
         reason += f"; PAST its reconcile deadline {decided.deadline.isoformat()}"
     if suppressed:

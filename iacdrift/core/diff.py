@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iacdrift.core.normalize import (
+    Defaults,
     Part,
     default_for,
     is_set_attribute,
@@ -102,7 +103,12 @@ def _containers_of(kind: type, b: Any, a: Any) -> bool:
 
 
 def _diff_normal(
-    type_name: str, b: Any, a: Any, parts: tuple[Part, ...], out: list[Change]
+    type_name: str,
+    b: Any,
+    a: Any,
+    parts: tuple[Part, ...],
+    out: list[Change],
+    defaults: Defaults | None = None,
 ) -> None:
     if b is None and a is None:
         return
@@ -110,7 +116,7 @@ def _diff_normal(
         bd: dict[str, Any] = b or {}
         ad: dict[str, Any] = a or {}
         for key in sorted(bd.keys() | ad.keys()):
-            _diff_normal(type_name, bd.get(key), ad.get(key), (*parts, key), out)
+            _diff_normal(type_name, bd.get(key), ad.get(key), (*parts, key), out, defaults)
         return
     if _containers_of(list, b, a):
         bl: list[Any] = b or []
@@ -120,7 +126,7 @@ def _diff_normal(
             return
         common = min(len(bl), len(al))
         for i in range(common):
-            _diff_normal(type_name, bl[i], al[i], (*parts, i), out)
+            _diff_normal(type_name, bl[i], al[i], (*parts, i), out, defaults)
         for i in range(common, len(bl)):
             out.append(Change((*parts, i), bl[i], None))
         for i in range(common, len(al)):
@@ -129,7 +135,7 @@ def _diff_normal(
     if _same(b, a):
         return
     if b is None or a is None:
-        default = default_for(type_name, parts)
+        default = default_for(type_name, parts, defaults)
         if default is not None:
             b = default if b is None else b
             a = default if a is None else a
@@ -207,18 +213,21 @@ def compare(
     after: Any,
     *,
     normalized: tuple[Any, Any] | None = None,
+    defaults: Defaults | None = None,
 ) -> Comparison:
     """Normalize both sides and list real and noise changes (sorted by pointer).
 
-    ``normalized`` may pass both sides already normalized, to save the work.
+    ``normalized`` may pass both sides already normalized, to save the work;
+    ``defaults``: the provider defaults of the version that read them
+    (``normalize.provider_defaults``; None: ``normalize.DEFAULTS``).
     """
     nb, na = (
         normalized
         if normalized is not None
-        else (normalize(type_name, before), normalize(type_name, after))
+        else (normalize(type_name, before, defaults), normalize(type_name, after, defaults))
     )
     real: list[Change] = []
-    _diff_normal(type_name, nb, na, (), real)
+    _diff_normal(type_name, nb, na, (), real, defaults)
     raw: list[Change] = []
     _diff_raw(before, after, (), raw)
     anchors = [anchor(type_name, change.parts) for change in real]

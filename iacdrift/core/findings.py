@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from iacdrift.core import aggregates
+from iacdrift.core import aggregates, upgrade
 from iacdrift.core.decide import Verdict, judge
 from iacdrift.core.guardrails import guardrail_by_id, guardrail_field, violated_guardrails
 from iacdrift.core.planes import Divergence
@@ -22,6 +22,7 @@ from iacdrift.core.redact import is_marker
 from iacdrift.core.risk import domain_of
 from iacdrift.core.state_history import STATE_RESOURCE_TYPE, ForgottenResource
 from iacdrift.core.subject import Situation, StackFacts, Subject
+from iacdrift.core.terraform_json import RecordedResource
 from iacdrift.core.unmanaged import LiveResource as InventoryResource
 from iacdrift.models.finding import (
     QUIET_CLASSES,
@@ -73,6 +74,11 @@ class StackPlan:
     account: str | None = None
     # Resources the restored state lost, by address (core.state_history, rule 3).
     forgotten: Mapping[str, ForgottenResource] = field(default_factory=dict)
+    # The raw state's instances by address, the providers planning now (source ->
+    # version) and those that changed version since the last check (core.upgrade).
+    recorded: Mapping[str, RecordedResource] = field(default_factory=dict)
+    providers: Mapping[str, str] = field(default_factory=dict)
+    upgrades: Mapping[str, upgrade.ProviderUpgrade] = field(default_factory=dict)
 
 
 def _identifiers(resource_id: str | None, live: LiveResource | None) -> tuple[str, ...]:
@@ -161,8 +167,12 @@ def stack_findings(
     )
     for raw in divergences:
         live = plan.live.get(raw.address)
+        # A provider upgrade first: an aggregate read for the first time is the upgrade's.
+        upgraded = upgrade.explain(
+            raw, plan.recorded.get(raw.address), plan.upgrades, plan.providers
+        )
         explained = aggregates.explain(
-            raw, live.attributes if live else None, members, account=plan.account
+            upgraded.divergence, live.attributes if live else None, members, account=plan.account
         )
         divergence = explained.divergence
         lost = plan.forgotten.get(divergence.address)
@@ -187,6 +197,8 @@ def stack_findings(
             guardrails=guardrails,
             explained=explained.explanations,
             forgotten=lost.describe() if lost else None,
+            upgrade=upgraded.reason,
+            upgrade_fields=upgraded.moved,
         )
         verdict = judge(subject, situation)
         # A loud runtime finding already carries the guardrail (evidence, risk); a quiet

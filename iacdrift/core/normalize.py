@@ -20,8 +20,11 @@ c. **Empty.** ``null``, ``{}``, ``[]`` and ``""`` are all "empty", represented
    by ``None``; an object key whose value is empty is dropped; an object or list
    that ends up with nothing in it is empty itself.
 d. **Provider defaults.** A value equal to the provider's default for that
-   attribute (DEFAULTS) is empty too: ``path = "/"`` on an IAM role is the same
-   as no path. :func:`default_for` gives the default back for display.
+   attribute is empty too: ``path = "/"`` on an IAM role is the same as no path.
+   Defaults are keyed by provider and version (:func:`provider_defaults`: a
+   table every hashicorp/aws version shares, and the defaults that changed between
+   versions); DEFAULTS are those of hashicorp/aws 3.39.0, for callers that name no
+   version. :func:`default_for` gives the default back for display.
 
 Numbers that are integral floats become ints (Terraform has one number type).
 Booleans are never "empty": ``false`` differs from ``null`` unless a default
@@ -150,8 +153,11 @@ SET_ATTRIBUTES: Mapping[str, frozenset[tuple[str, ...]]] = {
     "aws_network_interface": frozenset({("security_groups",), ("private_ips",)}),
 }
 
-# Provider defaults (hashicorp/aws 3.39): a value equal to these is "empty".
-DEFAULTS: Mapping[str, Mapping[tuple[str, ...], Any]] = {
+Defaults = Mapping[str, Mapping[tuple[str, ...], Any]]
+
+# Provider defaults shared by every hashicorp/aws version iacdrift knows (2.x and 3.x):
+# a value equal to these is "empty". Version-specific ones are in _AWS_BY_VERSION.
+_AWS_COMMON: Defaults = {
     "aws_iam_role": {
         ("path",): "/",
         ("max_session_duration",): 3600,
@@ -226,6 +232,87 @@ DEFAULTS: Mapping[str, Mapping[tuple[str, ...], Any]] = {
     "aws_cloudwatch_log_group": {("retention_in_days",): 0},
 }
 
+Version = tuple[int, ...]
+
+# Defaults that changed between versions: (first version, first version not covered,
+# the table). Observed with the real providers: a serverless aws_rds_cluster applied
+# with 2.70.0 records scaling_configuration.min_capacity 2; 3.39.0 defaults it to 1
+# and plans an update (a behaviour change, not noise, which `provider-diff` reports).
+_AWS_BY_VERSION: tuple[tuple[Version, Version, Defaults], ...] = (
+    (
+        (0,),
+        (3,),
+        {
+            "aws_rds_cluster": {
+                ("scaling_configuration", ANY, "min_capacity"): 2,
+                ("scaling_configuration", ANY, "max_capacity"): 16,
+                ("scaling_configuration", ANY, "auto_pause"): True,
+                ("scaling_configuration", ANY, "seconds_until_auto_pause"): 300,
+                ("scaling_configuration", ANY, "timeout_action"): "RollbackCapacityChange",
+            },
+        },
+    ),
+    (
+        (3,),
+        (4,),
+        {
+            "aws_rds_cluster": {
+                ("scaling_configuration", ANY, "min_capacity"): 1,
+                ("scaling_configuration", ANY, "max_capacity"): 16,
+                ("scaling_configuration", ANY, "auto_pause"): True,
+                ("scaling_configuration", ANY, "seconds_until_auto_pause"): 300,
+                ("scaling_configuration", ANY, "timeout_action"): "RollbackCapacityChange",
+            },
+        },
+    ),
+)
+# The provider and version whose defaults apply when a caller names none: the version
+# every example stack (and most of an estate) plans with.
+DEFAULT_PROVIDER = "hashicorp/aws"
+DEFAULT_VERSION = "3.39.0"
+
+
+def parse_version(text: str) -> Version | None:
+    """``"3.39.0"`` -> ``(3, 39, 0)``; None for anything that is not dotted numbers
+    (a pre-release suffix is dropped: ``"5.0.0-beta1"`` -> ``(5, 0, 0)``)."""
+    head = text.strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    parts = head.split(".")
+    if not parts or not all(part.isdigit() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
+
+
+def provider_defaults(provider: str, version: str | None) -> Defaults:
+    """The defaults table of ``provider`` (``hashicorp/aws``, with or without its
+    registry host) at ``version``. A provider iacdrift has no table for has no
+    defaults; an unknown or unreadable version of a known one gets the newest table
+    (the defaults of the version most stacks run)."""
+    if provider.rsplit("/", 2)[-2:] != DEFAULT_PROVIDER.split("/"):
+        return {}
+    parsed = parse_version(version) if version else None
+    if parsed is None:
+        parsed = parse_version(DEFAULT_VERSION)
+    assert parsed is not None
+    merged: dict[str, dict[tuple[str, ...], Any]] = {
+        type_name: dict(table) for type_name, table in _AWS_COMMON.items()
+    }
+    newest: Defaults = _AWS_BY_VERSION[-1][2]
+    matched = False
+    for first, beyond, table in _AWS_BY_VERSION:
+        if first <= parsed < beyond:
+            matched = True
+            for type_name, entries in table.items():
+                merged.setdefault(type_name, {}).update(entries)
+    if not matched:
+        for type_name, entries in newest.items():
+            merged.setdefault(type_name, {}).update(entries)
+    return merged
+
+
+# The defaults of DEFAULT_PROVIDER at DEFAULT_VERSION: what callers that name no
+# version get.
+DEFAULTS: Defaults = provider_defaults(DEFAULT_PROVIDER, DEFAULT_VERSION)
+
 # IAM policy document keys whose values are sets.
 _IAM_LIST_KEYS = frozenset({"Action", "NotAction", "Resource", "NotResource"})
 _IAM_PRINCIPAL_KEYS = frozenset({"Principal", "NotPrincipal"})
@@ -276,9 +363,12 @@ def set_root(type_name: str, pointer_parts: Sequence[Part]) -> tuple[Part, ...] 
     return None
 
 
-def default_for(type_name: str, pointer_parts: Sequence[Part]) -> Any:
-    """The provider default at ``pointer_parts``, or None when there is none."""
-    defaults = DEFAULTS.get(type_name)
+def default_for(
+    type_name: str, pointer_parts: Sequence[Part], defaults_table: Defaults | None = None
+) -> Any:
+    """The provider default at ``pointer_parts`` (of ``defaults_table``, else
+    DEFAULTS), or None when there is none."""
+    defaults = (DEFAULTS if defaults_table is None else defaults_table).get(type_name)
     if not defaults:
         return None
     return defaults.get(_pattern(pointer_parts))
@@ -337,10 +427,10 @@ class _Normalizer:
 
     __slots__ = ("defaults", "sets", "type_name")
 
-    def __init__(self, type_name: str) -> None:
+    def __init__(self, type_name: str, defaults: Defaults | None = None) -> None:
         self.type_name = type_name
         self.sets = SET_ATTRIBUTES.get(type_name, frozenset())
-        self.defaults = DEFAULTS.get(type_name, {})
+        self.defaults = (DEFAULTS if defaults is None else defaults).get(type_name, {})
 
     def is_set(self, parts: tuple[Part, ...]) -> bool:
         if self.sets and _pattern(parts) in self.sets:
@@ -404,13 +494,15 @@ class _Normalizer:
 _NO_DEFAULT = object()
 
 
-def normalize(type_name: str, attributes: Any) -> Any:
+def normalize(type_name: str, attributes: Any, defaults: Defaults | None = None) -> Any:
     """The canonical form of a resource's attributes (see the module doc).
 
-    Returns None for an entirely empty value; otherwise a fresh structure of
-    dicts, lists and scalars. Markers of redacted values are kept as they are.
+    ``defaults``: the provider defaults of the version that read the attributes
+    (:func:`provider_defaults`); None: DEFAULTS. Returns None for an entirely empty
+    value; otherwise a fresh structure of dicts, lists and scalars. Markers of
+    redacted values are kept as they are.
     """
-    return _Normalizer(type_name).value(attributes, ())
+    return _Normalizer(type_name, defaults).value(attributes, ())
 
 
 def normalize_at(type_name: str, value: Any, pointer_parts: Sequence[Part]) -> Any:

@@ -79,7 +79,7 @@ from iacdrift.core.diff import (
     to_fields,
     value_at,
 )
-from iacdrift.core.normalize import Part, default_for, set_root
+from iacdrift.core.normalize import Defaults, Part, default_for, set_root
 from iacdrift.core.redact import is_marker, redact
 from iacdrift.core.terraform_json import PlanView, ResourceEntry
 from iacdrift.models.finding import ChangedField, Plane, Relationship
@@ -267,13 +267,20 @@ class _ChangeSide:
     invisible: bool
     # The whole-resource field of an import, shown before ``real``.
     imported: list[Change]
+    # The provider defaults the values were normalized with.
+    defaults: Defaults | None = None
 
 
 def _is_quiet(entry: ResourceEntry) -> bool:
     return entry.actions in _QUIET_ACTIONS and not entry.importing
 
 
-def _change_side(entry: ResourceEntry, salt: bytes, ignored: list[tuple[str, ...]]) -> _ChangeSide:
+def _change_side(
+    entry: ResourceEntry,
+    salt: bytes,
+    ignored: list[tuple[str, ...]],
+    defaults: Defaults | None = None,
+) -> _ChangeSide:
     type_name = entry.type
     before = redact(entry.before, entry.before_sensitive, salt=salt, type_name=type_name)
     after = redact(entry.after, entry.after_sensitive, salt=salt, type_name=type_name)
@@ -283,14 +290,18 @@ def _change_side(entry: ResourceEntry, salt: bytes, ignored: list[tuple[str, ...
     if before is None and after is not None:
         # A create: recorded has nothing; the body is in the plan, not repeated.
         created = [] if entry.importing else [Change((), None, EXISTS)]
-        return _ChangeSide(None, after, None, created, [], False, imported)
+        return _ChangeSide(None, after, None, created, [], False, imported, defaults)
     if after is None and before is not None and changes_actions:
         # A delete (or forget): desired has nothing.
-        return _ChangeSide(before, None, None, [Change((), EXISTS, None)], [], False, imported)
-    comparison = compare(type_name, before, after)
+        return _ChangeSide(
+            before, None, None, [Change((), EXISTS, None)], [], False, imported, defaults
+        )
+    comparison = compare(type_name, before, after, defaults=defaults)
     real = [c for c in comparison.real if not (ignored and _ignored(c.parts, ignored))]
     invisible = changes_actions and not comparison.real and not comparison.noise
-    return _ChangeSide(before, after, comparison.after, real, comparison.noise, invisible, imported)
+    return _ChangeSide(
+        before, after, comparison.after, real, comparison.noise, invisible, imported, defaults
+    )
 
 
 def _desired(type_name: str, change: Change, side: _ChangeSide) -> Any:
@@ -310,7 +321,7 @@ def _desired(type_name: str, change: Change, side: _ChangeSide) -> Any:
         return None
     value = value_at(planned, change.parts)
     if value is None:
-        value = default_for(type_name, change.parts)
+        value = default_for(type_name, change.parts, side.defaults)
     if _contains_unknown(value):
         return None
     return value
@@ -326,6 +337,7 @@ def _decide(
     deposed: list[ResourceEntry],
     salt: bytes,
     ignored: list[tuple[str, ...]],
+    defaults: Defaults | None = None,
 ) -> Divergence | None:
     entry = change if change is not None else drift
     if entry is None:
@@ -377,9 +389,9 @@ def _decide(
     if drift is not None:
         d_before = redact(drift.before, drift.before_sensitive, salt=salt, type_name=type_name)
         d_after = redact(drift.after, drift.after_sensitive, salt=salt, type_name=type_name)
-        d_cmp = compare(type_name, d_before, d_after)
+        d_cmp = compare(type_name, d_before, d_after, defaults=defaults)
     side = (
-        _change_side(change, salt, ignored)
+        _change_side(change, salt, ignored, defaults)
         if change is not None and not _is_quiet(change)
         else None
     )
@@ -471,6 +483,7 @@ def analyze(
     *,
     ignore_changes: Mapping[str, frozenset[str]] | None = None,
     salt: bytes,
+    defaults: Defaults | None = None,
 ) -> list[Divergence]:
     """The divergences of one plan, one per managed address, sorted by address.
 
@@ -479,7 +492,9 @@ def analyze(
     ``lifecycle.ignore_changes`` entries (see :func:`ignore_path`): planned
     changes under them are not counted as the plan changing a field. An entry
     that cannot be read is skipped: it discounts nothing.
-    ``salt`` keys the fingerprints of sensitive values.
+    ``salt`` keys the fingerprints of sensitive values. ``defaults``: the provider
+    defaults of the version that planned (``normalize.provider_defaults``; None:
+    ``normalize.DEFAULTS``).
     """
     if not salt:
         raise ValueError("analyze needs a non-empty salt for sensitive fingerprints")
@@ -515,13 +530,16 @@ def analyze(
             deposed.get(address, []),
             salt,
             ignored,
+            defaults,
         )
         if found is not None:
             result.append(found)
     return result
 
 
-def drift_view(plan: PlanView, *, salt: bytes) -> dict[str, tuple[str, tuple[ChangedField, ...]]]:
+def drift_view(
+    plan: PlanView, *, salt: bytes, defaults: Defaults | None = None
+) -> dict[str, tuple[str, tuple[ChangedField, ...]]]:
     """Recorded vs actual from ``resource_drift`` alone: address -> (action, real fields).
 
     This is what a ``-refresh-only`` plan reports; computing it from a normal
@@ -540,5 +558,6 @@ def drift_view(plan: PlanView, *, salt: bytes) -> dict[str, tuple[str, tuple[Cha
             continue
         before = redact(entry.before, entry.before_sensitive, salt=salt, type_name=entry.type)
         after = redact(entry.after, entry.after_sensitive, salt=salt, type_name=entry.type)
-        view[entry.address] = (action, tuple(to_fields(compare(entry.type, before, after).real)))
+        real = compare(entry.type, before, after, defaults=defaults).real
+        view[entry.address] = (action, tuple(to_fields(real)))
     return dict(sorted(view.items()))

@@ -58,6 +58,11 @@ class Subject:
     # A planned create of a live resource that an earlier version of the state recorded
     # and the restored state lost (core.state_history): why, for the evidence.
     forgotten: str | None = None
+    # What a provider upgrade explains (core.upgrade): "provider upgrade hashicorp/aws
+    # 2.70.0 -> 3.39.0: tags_all read for the first time ..."; the fields it names are
+    # already in the noise (``upgrade_fields``).
+    upgrade: str | None = None
+    upgrade_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

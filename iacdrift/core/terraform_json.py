@@ -101,6 +101,8 @@ class RecordedResource:
     identifiers: tuple[tuple[str, str], ...]
     attribute_names: tuple[str, ...]
     deposed: str | None = None
+    # The provider schema version the instance was written with (``schema_version``).
+    schema_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +346,13 @@ def _recorded(
         identifiers=tuple(sorted(identifiers)),
         attribute_names=tuple(sorted(str(k) for k in attributes)),
         deposed=_optional_str(instance, "deposed", source, path),
+        schema_version=_schema_version(instance),
     )
+
+
+def _schema_version(instance: dict[str, Any]) -> int | None:
+    value = instance.get("schema_version")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_state(data: object, source: str) -> StateView:

@@ -29,8 +29,9 @@ from iacdrift.aws import cloudtrail, inventory, state_versions
 from iacdrift.aws.session import AwsCredentials, Target
 from iacdrift.aws.state_versions import StateObject
 from iacdrift.clock import Clock, utc_now
-from iacdrift.core import aggregates, planfacts
+from iacdrift.core import aggregates, planfacts, upgrade
 from iacdrift.core import findings as assemble
+from iacdrift.core.normalize import DEFAULT_PROVIDER, provider_defaults
 from iacdrift.core.planes import Divergence, analyze, drift_view
 from iacdrift.core.routing import findings_of
 from iacdrift.core.samestate import disagreements
@@ -93,6 +94,9 @@ class CheckOptions:
     classifier: Classifier | None = None
     # The last result of each stack from the run history (state-regression check).
     previous: Mapping[str, StackResult] = field(default_factory=dict)
+    # The provider versions of each stack's recent checks, newest first (provider
+    # upgrades, core.upgrade).
+    provider_history: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -224,12 +228,19 @@ def _check_stack(
         engine_name = stack.engine.name
         init_seconds = reading.init.seconds if reading.init is not None else 0.0
     desired = read_configuration(ref.directory)
-    divergences = analyze(plan, ignore_changes=desired.ignore_changes, salt=salt)
+    providers = dict(version.providers) or _providers_from_plan(plan_json)
+    divergences = analyze(
+        plan,
+        ignore_changes=desired.ignore_changes,
+        salt=salt,
+        defaults=provider_defaults(DEFAULT_PROVIDER, _version_of(providers, DEFAULT_PROVIDER)),
+    )
     views_match: bool | None = None
     if refresh_json is not None:
         refresh_plan = read_plan(refresh_json, f"{ref.name}: show -json of the refresh-only plan")
-        refresh_view = drift_view(refresh_plan, salt=salt)
-        views_match = drift_view(plan, salt=salt) == refresh_view
+        defaults = provider_defaults(DEFAULT_PROVIDER, _version_of(providers, DEFAULT_PROVIDER))
+        refresh_view = drift_view(refresh_plan, salt=salt, defaults=defaults)
+        views_match = drift_view(plan, salt=salt, defaults=defaults) == refresh_view
         if refresh_outcome is PlanOutcome.CHANGES and not refresh_view:
             # Terraform exits 2 on a refresh-only plan whenever a data source is
             # re-read (hashicorp/terraform#37406): judge by what the plan holds.
@@ -281,6 +292,9 @@ def _check_stack(
         refactor_pairs=planfacts.refactor_pairs(plan),
         ignore_changes=desired.ignore_changes,
         forgotten=went_back.forgotten,
+        recorded=upgrade.recorded_by_address(state.resources) if state else {},
+        providers=providers,
+        upgrades=upgrade.upgrades(providers, options.provider_history.get(ref.name, ())),
     )
     found = assemble.stack_findings(divergences, stack_plan, situation, checked_at)
     if went_back.record is not None and situation.state_regressed:
@@ -295,7 +309,6 @@ def _check_stack(
         )
     resources = sum(1 for r in state.resources if r.mode == "managed") if state else 0
     status, counts = assemble.status_and_counts(found, resources)
-    providers = dict(version.providers) or _providers_from_plan(plan_json)
     return StackResult(
         stack=ref.name,
         status=status,
@@ -383,6 +396,15 @@ def _recorded_state(
     if not isinstance(data, dict):
         raise TerraformFormatError(f"{spec.uri}: the state is not a JSON object")
     return data, found
+
+
+def _version_of(providers: Mapping[str, str], name: str) -> str | None:
+    """The version of provider ``name`` (``hashicorp/aws``) among ``providers``
+    (source -> version), whatever its registry host."""
+    for source, version in providers.items():
+        if upgrade.short_provider(source) == name:
+            return version
+    return None
 
 
 def state_object_ref(ref: StackRef) -> str:
@@ -653,15 +675,21 @@ def execute_check(request: CheckRequest, clock: Clock = utc_now) -> CheckOutcome
     bench = Workbench.open(project, request.engine)
     refs = [bench.stack(name) for name in request.stacks]
     classifier = classifier_for(bench, clock(), policies_dir=request.policies_dir)
+    history_path = request.history_file or default_history_path(project.root)
+    with HistoryStore(history_path) as history:
+        provider_history = {ref.name: history.recent_providers(ref.name) for ref in refs}
     options = CheckOptions(
-        separate_refresh_only=request.separate_refresh_only, clock=clock, classifier=classifier
+        separate_refresh_only=request.separate_refresh_only,
+        clock=clock,
+        classifier=classifier,
+        provider_history=provider_history,
     )
     report = check(bench, refs, options)
     # A check of a registered stack is a check: `status` and `run --due` count it.
     registered = [
         result for ref, result in zip(refs, report.results, strict=True) if ref.unit is not None
     ]
-    with HistoryStore(request.history_file or default_history_path(project.root)) as history:
+    with HistoryStore(history_path) as history:
         if registered:
             history.record_check(
                 bench.run_id, report.generatedAt, clock(), registered, report.exit_code()

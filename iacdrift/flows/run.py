@@ -312,6 +312,7 @@ class _Run:
             lock_file=lock_file,
             classifier=self.options.classifier,
             previous=_previous(self.history, ref.name),
+            provider_history={ref.name: self.history.recent_providers(ref.name)},
         )
         result: StackResult | None = None
         earlier: StackResult | None = None  # the first failed attempt

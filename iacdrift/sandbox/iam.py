@@ -75,6 +75,8 @@ SERVICE_BY_TYPE_PREFIX: tuple[tuple[str, str], ...] = (
     ("aws_s3_bucket", "s3"),
     ("aws_secretsmanager_", "secretsmanager"),
     ("aws_dynamodb_", "dynamodb"),
+    ("aws_rds_", "rds"),
+    ("aws_db_", "rds"),
 )
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role(/(?:.*/)?)?([^/]+)$")

@@ -329,6 +329,40 @@ def _rename_module(run: ScenarioRun) -> str:
     )
 
 
+# legacy-storage: applied with hashicorp/aws 2.70.0; `provider-upgraded` moves it to 3.39.0.
+LEGACY_STACK = "legacy-storage"
+LEGACY_FROM = "2.70.0"
+LEGACY_TO = "3.39.0"
+LEGACY_BUCKET = "iacdrift-demo-legacy-archive"
+_AWS_CONSTRAINT = re.compile(
+    r'(source[ \t]*=[ \t]*"hashicorp/aws"[ \t]*\n[ \t]*version[ \t]*=[ \t]*)"([^"]*)"'
+)
+
+
+def _upgrade_provider(run: ScenarioRun) -> str:
+    """Move legacy-storage's hashicorp/aws constraint from 2.70.0 to 3.39.0 in its
+    main.tf, as a Renovate PR would (the state stays as 2.70.0 wrote it)."""
+    path = run.stack_dir(LEGACY_STACK) / "main.tf"
+    text = path.read_text(encoding="utf-8")
+    found = _AWS_CONSTRAINT.findall(text)
+    if len(found) != 1 or found[0][1] != LEGACY_FROM:
+        versions = ", ".join(version for _, version in found) or "none"
+        raise LookupError(
+            f'{path}: expected one hashicorp/aws constraint "{LEGACY_FROM}", found {versions} '
+            f"(upgraded already? restore the file, e.g. `git checkout -- stacks/{LEGACY_STACK}`)"
+        )
+    text = _AWS_CONSTRAINT.sub(rf'\1"{LEGACY_TO}"', text)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(path.stat().st_mode & 0o777)
+    tmp.replace(path)
+    return (
+        f"moved hashicorp/aws from {LEGACY_FROM} to {LEGACY_TO} in {path} (a Renovate-style "
+        "commit, not an API call: no CloudTrail event; the state is still as "
+        f"{LEGACY_FROM} wrote it; undo by restoring the file)"
+    )
+
+
 def _attach_role_policy(run: ScenarioRun, role: str, policy: str) -> str:
     run.cloud.attach_role_policy(role, policy)
     run.log(
@@ -709,6 +743,16 @@ SCENARIOS: dict[str, Scenario] = {
             "staging-app",
             (STAGING_ASSETS, RENAMED_ASSETS),
             _rename_module,
+            edits="main.tf",
+        ),
+        Scenario(
+            "provider-upgraded",
+            f"hashicorp/aws moved from {LEGACY_FROM} to {LEGACY_TO} in "
+            f"stacks/{LEGACY_STACK}/main.tf (a Renovate PR): the first refresh reads the "
+            "attributes the 3.x schemas added; nothing changed in the cloud",
+            LEGACY_STACK,
+            ("aws_s3_bucket.archive", "aws_iam_role.archiver", "aws_security_group.archive"),
+            _upgrade_provider,
             edits="main.tf",
         ),
         Scenario(

@@ -31,6 +31,7 @@ timezone-aware; this module never reads the clock.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -291,6 +292,26 @@ class HistoryStore(SqliteStore):
         if row is None:
             return None
         return self._stack_result(row, stack)
+
+    def recent_providers(self, stack: str, limit: int = 20) -> list[dict[str, str]]:
+        """The provider versions (source -> version) the stack's most recent checks
+        planned with, newest first; checks that recorded none (ERROR, LOCKED) are
+        skipped. What tells a provider upgrade apart (core.upgrade)."""
+        with self._read("reading") as db:
+            rows = db.execute(
+                "SELECT json_extract(findings_json, '$.providers') FROM stack_checks "
+                "WHERE stack = ? ORDER BY checked_at DESC, id DESC LIMIT ?",
+                (stack, limit),
+            ).fetchall()
+        found: list[dict[str, str]] = []
+        for (text,) in rows:
+            try:
+                value = json.loads(text) if isinstance(text, str) else None
+            except ValueError:
+                continue
+            if isinstance(value, dict) and value:
+                found.append({str(k): str(v) for k, v in value.items()})
+        return found
 
     def _stack_result(self, row: tuple[int, str], stack: str) -> StackResult:
         try:

@@ -43,5 +43,6 @@ provider "aws" {
     sts            = var.aws_endpoint
     dynamodb       = var.aws_endpoint
     secretsmanager = var.aws_endpoint
+    rds            = var.aws_endpoint
   }
 }

@@ -37,7 +37,14 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "status-report.schema.json").read_text())
-STACKS = ("prod-app", "prod-iam", "prod-network", "prod-payments", "staging-app")
+STACKS = (
+    "legacy-storage",
+    "prod-app",
+    "prod-iam",
+    "prod-network",
+    "prod-payments",
+    "staging-app",
+)
 
 
 def run_status(root: Path, *args: str) -> tuple[int, str, str]:
