@@ -12,6 +12,15 @@ lock, and that lock is left behind) or an unlock made twice (the second is refus
 "Error releasing the state lock"). Seen with OpenTofu 1.6 under load. Answering with
 HTTP/1.0 closes every connection after its response, so no client ever reuses one.
 The application, its routes and its backends are moto's, unchanged.
+
+One request at a time through the backends: moto's in-memory backends are not
+thread-safe (getmoto/moto#372: a dict changed while another thread iterated it makes
+a request fail with a 500). Under load (two test workers, several Terraform and
+provider processes against one server) OpenTofu 1.6 now and then failed to read or
+delete its DynamoDB lock item ("Error releasing the state lock: failed to retrieve
+lock info: ... GetItem, https response error") and left the lock behind. Connections
+are still accepted and read concurrently; only moto's handling is serialized, and a
+request takes milliseconds.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -37,6 +47,25 @@ class OneRequestPerConnection(MotoRequestHandler):
     protocol_version = "HTTP/1.0"
 
 
+class Serialized:
+    """A WSGI application that lets one request at a time into ``app`` (the whole
+    response is produced under the lock, so no backend is touched concurrently)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with self.lock:
+            result = self.app(environ, start_response)
+            try:
+                return list(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+
 def _stop(signum: int, frame: Any) -> None:
     sys.exit(0)
 
@@ -51,7 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     app: Any = DomainDispatcherApplication(create_backend_app)
     app.debug = True
-    run_simple(args.host, args.port, app, threaded=True, request_handler=OneRequestPerConnection)
+    run_simple(
+        args.host,
+        args.port,
+        Serialized(app),
+        threaded=True,
+        request_handler=OneRequestPerConnection,
+    )
 
 
 if __name__ == "__main__":
