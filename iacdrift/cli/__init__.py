@@ -19,6 +19,7 @@ from iacdrift.cli.common import run_guarded
 from iacdrift.cli.explain_cmd import explain_command
 from iacdrift.cli.plan_cmd import plan_command
 from iacdrift.cli.policy_cmd import policy_group
+from iacdrift.cli.provider_diff_cmd import provider_diff_command
 from iacdrift.cli.registry_cmd import registry_group
 from iacdrift.cli.repair_cmd import repair_group
 from iacdrift.cli.route_cmd import route_command
@@ -61,6 +62,7 @@ cli.add_command(explain_command)
 cli.add_command(route_command)
 cli.add_command(repair_group)
 cli.add_command(surgery_group)
+cli.add_command(provider_diff_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

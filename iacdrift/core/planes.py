@@ -183,7 +183,7 @@ def _ignored(parts: tuple[Part, ...], ignored: list[tuple[str, ...]]) -> bool:
 # --- values ---------------------------------------------------------------
 
 
-def _apply_unknown(value: Any, mask: Any) -> Any:
+def apply_unknown(value: Any, mask: Any) -> Any:
     """``value`` with Terraform's unknown-until-apply positions made visible.
 
     ``after`` omits unknown attributes and list elements; ``after_unknown``
@@ -198,7 +198,7 @@ def _apply_unknown(value: Any, mask: Any) -> Any:
         out = dict(value or {})
         for key, sub in mask.items():
             if sub is True or (isinstance(sub, dict | list) and sub):
-                out[key] = _apply_unknown(out.get(key), sub)
+                out[key] = apply_unknown(out.get(key), sub)
         return out
     if isinstance(mask, list) and any(m is not False for m in mask):
         if value is not None and not isinstance(value, list):
@@ -207,7 +207,7 @@ def _apply_unknown(value: Any, mask: Any) -> Any:
         result = []
         for sub in mask:
             # Unknown elements are left out of ``after``; put them back in place.
-            result.append(UNKNOWN_VALUE if sub is True else _apply_unknown(next(items, None), sub))
+            result.append(UNKNOWN_VALUE if sub is True else apply_unknown(next(items, None), sub))
         result.extend(items)
         return result
     return value
@@ -284,7 +284,7 @@ def _change_side(
     type_name = entry.type
     before = redact(entry.before, entry.before_sensitive, salt=salt, type_name=type_name)
     after = redact(entry.after, entry.after_sensitive, salt=salt, type_name=type_name)
-    after = _apply_unknown(after, entry.after_unknown)
+    after = apply_unknown(after, entry.after_unknown)
     imported = [Change((), None, EXISTS)] if entry.importing else []
     changes_actions = entry.actions not in _QUIET_ACTIONS
     if before is None and after is not None:

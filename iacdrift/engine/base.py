@@ -429,6 +429,35 @@ class CliEngine:
             show_seconds=show_result.seconds,
         )
 
+    def plan_local_and_show(
+        self, call: StackCall, *, plan_file: str = "iacdrift.tfplan"
+    ) -> PlanReading:
+        """plan (with refresh) and show -json in a copy that :meth:`init_local` made use a
+        private local state file (``provider-diff``), with ``-lock=false``: nothing
+        else reads that copy's state, and the stack's real backend and its lock are
+        not touched. Refused in a copy without our local-backend override. The plan
+        file (secrets in cleartext) is deleted before this returns, failed or not."""
+        if local_state_file(call.workdir) is None:
+            raise ExecutionError(
+                f"{call.stack}: refusing plan -lock=false in {call.workdir}: it does not use "
+                "a private local state (init_local first)"
+            )
+        step = self._plan_step(call, refresh_only=False, plan_file=plan_file)
+        args = tuple(
+            "-lock=false" if arg.startswith("-lock-timeout=") else arg for arg in step.args
+        )
+        steps = [Step(args, step.ok), self._show_step(plan_file)]
+        try:
+            plan_result, show_result = self._steps(call, steps)
+        finally:
+            (call.workdir / plan_file).unlink(missing_ok=True)
+        return PlanReading(
+            init=None,
+            plan=self._plan_run(call, plan_result, False, plan_file),
+            plan_json=self._plan_json(call, show_result),
+            show_seconds=show_result.seconds,
+        )
+
     def state_pull(self, call: StackCall) -> dict[str, Any] | None:
         """The recorded state, or None when the stack has no state yet."""
         result = self._checked(call, ["state", "pull"])

@@ -27,6 +27,7 @@ from iacdrift.models.policy import (
     IgnoreRule,
     Route,
 )
+from iacdrift.models.provider_diff import ProviderDiffReport
 from iacdrift.models.registry import DriftManagedUnit, Settings
 from iacdrift.models.repair import RepairApplyReport, RepairPlan
 from iacdrift.models.run import RunReport, StatusReport
@@ -67,6 +68,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "surgery-approval.schema.json": SurgeryApproval,
     "surgery-apply-report.schema.json": SurgeryApplyReport,
     "surgery-status.schema.json": SurgeryStatus,
+    "provider-diff-report.schema.json": ProviderDiffReport,
 }
 
 # Files we read are validated as input; records we emit are described as output
@@ -85,6 +87,7 @@ OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
         SurgeryPlan,
         SurgeryApplyReport,
         SurgeryStatus,
+        ProviderDiffReport,
     }
 )
 
