@@ -15,6 +15,7 @@ import click
 
 from iacdrift import __version__
 from iacdrift.cli.check_cmd import check_command
+from iacdrift.cli.ci_cmd import ci_group
 from iacdrift.cli.common import run_guarded
 from iacdrift.cli.explain_cmd import explain_command
 from iacdrift.cli.plan_cmd import plan_command
@@ -63,6 +64,7 @@ cli.add_command(route_command)
 cli.add_command(repair_group)
 cli.add_command(surgery_group)
 cli.add_command(provider_diff_command)
+cli.add_command(ci_group)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -17,6 +17,8 @@ from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.errors import ExitCode
 from iacdrift.flows.check import CheckRequest, execute_check
+from iacdrift.flows.ci import CI_FORMATS, ci_output
+from iacdrift.flows.registry import open_project
 from iacdrift.flows.workbench import EngineOptions
 from iacdrift.report.check import render_markdown, render_table
 from iacdrift.report.common import render_json
@@ -83,7 +85,10 @@ def check_command(
         )
     )
     report = outcome.report
-    if output_format == "json":
+    if output_format in CI_FORMATS:
+        project = open_project(config_path, registry_dir)
+        click.echo(ci_output(report, output_format, project), nl=False)
+    elif output_format == "json":
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":
         click.echo(render_markdown(report), nl=False)

@@ -133,10 +133,13 @@ def report_options(schema: str, out_files: str) -> Callable[[Command], Command]:
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(["table", "json", "markdown"]),
+            type=click.Choice(["table", "json", "markdown", "junit", "sarif", "github"]),
             default="table",
             show_default=True,
-            help=f"Output format; json validates against schemas/{schema}.",
+            help=f"Output format; json validates against schemas/{schema}. For CI: junit "
+            "(one test case per stack), sarif (SARIF 2.1.0, one result per alerting "
+            "finding at its resource block), github (Markdown, also appended to "
+            "$GITHUB_STEP_SUMMARY when set).",
         ),
         click.option(
             "--out",

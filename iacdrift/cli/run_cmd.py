@@ -24,6 +24,8 @@ from iacdrift.cli.plan_cmd import tf_binary_option, tofu_binary_option
 from iacdrift.cli.policy_cmd import policies_option
 from iacdrift.cli.status_cmd import duration_value
 from iacdrift.errors import ExitCode
+from iacdrift.flows.ci import CI_FORMATS, ci_output
+from iacdrift.flows.registry import open_project
 from iacdrift.flows.run import Progress as ProgressCallback
 from iacdrift.flows.run import RunRequest, execute_run
 from iacdrift.flows.workbench import EngineOptions
@@ -39,6 +41,19 @@ from iacdrift.report.run import (
     render_run_table,
     run_summary,
 )
+
+
+def shard_value(value: str | None) -> tuple[int, int] | None:
+    """``--shard I/N`` -> (I, N), 1 <= I <= N."""
+    if value is None:
+        return None
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit():
+        raise click.BadParameter(f"{value!r}: give I/N, e.g. 2/4", param_hint="--shard")
+    i, n = int(index), int(count)
+    if not 1 <= i <= n:
+        raise click.BadParameter(f"{value!r}: I must be between 1 and N", param_hint="--shard")
+    return i, n
 
 
 @contextmanager
@@ -124,6 +139,16 @@ def _progress() -> Iterator[ProgressCallback]:
     default=None,
     help="What was already sent (default .iacdrift/notifications.sqlite).",
 )
+@click.option(
+    "--shard",
+    callback=lambda _ctx, _param, value: shard_value(value),
+    default=None,
+    metavar="I/N",
+    help="Check only the I-th of N shards of the selected stacks (--all or --due): "
+    "stable across machines (by stack name hash, critical tiers spread first), so N CI "
+    "jobs with I = 1..N cover every stack once. Leases still keep two shards off one "
+    "stack.",
+)
 def run_command(
     config_path: Path | None,
     registry_dir: Path | None,
@@ -143,6 +168,7 @@ def run_command(
     notify: bool,
     auto_heal: bool,
     notification_log: Path | None,
+    shard: tuple[int, int] | None,
 ) -> ExitCode:
     """Check every due registered stack, each with its own identity, in parallel.
 
@@ -166,6 +192,7 @@ def run_command(
       iacdrift run --stack prod-network --format json
       iacdrift run --all --wait-for-lease 15m   # CI: another run may hold leases
       iacdrift run --all --auto-heal       # revert what AutoHealPolicy allows
+      iacdrift run --all --shard 2/4 --format junit   # CI job 2 of 4
 
     \b
     Exit codes: 0 all clean, 2 drift found, 1 any stack unchecked (ERROR/LOCKED,
@@ -173,6 +200,10 @@ def run_command(
     """
     if sum(bool(x) for x in (select_all, select_due, stacks)) > 1:
         raise click.UsageError("choose one of --all, --due or --stack")
+    if shard is not None and stacks:
+        raise click.UsageError(
+            "--shard splits --all or --due; with --stack, name the shard's stacks"
+        )
     selection = (
         RunSelection.ALL if select_all else RunSelection.NAMED if stacks else RunSelection.DUE
     )
@@ -191,8 +222,10 @@ def run_command(
         notification_log=notification_log,
         wait_for_lease=wait_for_lease,
         auto_heal=auto_heal,
+        shard=shard,
     )
-    json_out = output_format == "json"
+    # Machine formats own standard output: stdout notification targets go to stderr.
+    json_out = output_format in ("json", *CI_FORMATS)
 
     def echo(line: str) -> None:
         # A stdout notification target must not break `--format json` on standard output.
@@ -204,7 +237,10 @@ def run_command(
 
     outcome = execute_run(request, _progress, echo=echo, notified=notified)
     report = outcome.report
-    if json_out:
+    if output_format in CI_FORMATS:
+        project = open_project(config_path, registry_dir)
+        click.echo(ci_output(report, output_format, project), nl=False)
+    elif json_out:
         click.echo(render_json(report), nl=False)
     elif output_format == "markdown":
         click.echo(render_run_markdown(report), nl=False)

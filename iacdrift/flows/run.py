@@ -32,6 +32,7 @@ from typing import Any
 
 from iacdrift import locking
 from iacdrift.aws import inventory
+from iacdrift.ci.matrix import shard_members
 from iacdrift.clock import Clock, utc_now
 from iacdrift.core import findings as assemble
 from iacdrift.core.reconcile.heal import heal_candidates, stack_policies
@@ -121,6 +122,8 @@ class RunOptions:
     lease_poll_seconds: float = LEASE_POLL_SECONDS
     # Revert what AutoHealPolicy allows, bounded (see _Run.heal).
     auto_heal: bool = False
+    # (I, N): only the stacks of the I-th of N shards (ci.matrix.shard_members).
+    shard: tuple[int, int] | None = None
 
 
 def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list[StackRef]:
@@ -140,6 +143,13 @@ def select(bench: Workbench, options: RunOptions, history: HistoryStore) -> list
         else:
             names = due_stacks(units, dict.fromkeys(project.names), options.clock())
     tiers = {s.name: s.unit.spec.riskTier.rank for s in project.stacks}
+    if options.shard is not None:
+        # Shards are dealt over the whole registry, not over what is due now: a stack
+        # is in the same shard on every machine and at every hour.
+        index, count = options.shard
+        registered = [(s.name, s.unit.spec.riskTier.value) for s in project.stacks]
+        mine = set(shard_members(registered, index, count))
+        names = [name for name in names if name in mine]
     # Stable: within a tier, the order due_stacks (or the user) gave is kept.
     names = sorted(names, key=lambda n: tiers.get(n, 9))
     return [bench.stack(name) for name in names]
@@ -687,6 +697,8 @@ class RunRequest:
     wait_for_lease: timedelta | None = None
     # Bounded auto-heal (RunOptions.auto_heal).
     auto_heal: bool = False
+    # Only the I-th of N shards (RunOptions.shard).
+    shard: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -723,6 +735,7 @@ def execute_run(
         policies_dir=request.policies_dir,
         wait_for_lease=request.wait_for_lease,
         auto_heal=request.auto_heal,
+        shard=request.shard,
     )
     history_file = request.history_file or default_history_path(project.root)
     with HistoryStore(history_file) as history, display() as progress:

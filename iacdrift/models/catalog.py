@@ -16,6 +16,7 @@ import json
 
 from pydantic import BaseModel
 
+from iacdrift.models.ci import Matrix
 from iacdrift.models.context import AuditEvent, ChangeRecord
 from iacdrift.models.finding import CheckReport, Finding, StackResult
 from iacdrift.models.notification import NotificationReport, WebhookPayload
@@ -69,6 +70,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "surgery-apply-report.schema.json": SurgeryApplyReport,
     "surgery-status.schema.json": SurgeryStatus,
     "provider-diff-report.schema.json": ProviderDiffReport,
+    "ci-matrix.schema.json": Matrix,
 }
 
 # Files we read are validated as input; records we emit are described as output
@@ -88,6 +90,7 @@ OUTPUT_MODELS: frozenset[type[BaseModel]] = frozenset(
         SurgeryApplyReport,
         SurgeryStatus,
         ProviderDiffReport,
+        Matrix,
     }
 )
 

@@ -270,10 +270,16 @@ def test_secret_value_never_leaves_the_process(sandbox_project: Project, tmp_pat
     sm.put_secret_value(SecretId=srv.BOOTSTRAP_SECRET, SecretString=planted)
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
-    env = {"TMPDIR": str(private_tmp), "IACDRIFT_LOG_DIR": str(tmp_path / "logs")}
+    summary = tmp_path / "step-summary.md"
+    env = {
+        "TMPDIR": str(private_tmp),
+        "IACDRIFT_LOG_DIR": str(tmp_path / "logs"),
+        "GITHUB_STEP_SUMMARY": str(summary),
+    }
     outputs = []
     try:
-        for fmt in ("json", "table", "markdown"):
+        # Every format, the CI ones included (JUnit, SARIF, the GitHub step summary).
+        for fmt in ("json", "table", "markdown", "junit", "sarif", "github"):
             code, out, err = run_cli(
                 sandbox_project, "check", "prod-payments", "--format", fmt, env=env
             )
@@ -288,6 +294,8 @@ def test_secret_value_never_leaves_the_process(sandbox_project: Project, tmp_pat
         assert json.loads(out)["results"][0]["status"] == "DRIFTED"
     finally:
         heal(sandbox_project, "bucket-tag")  # re-apply prod-payments with the new value
+    assert summary.read_text().count("prod-payments") >= 1
+    outputs.append(summary.read_text())
     assert all(planted not in text and token not in text for text in outputs)
     assert _files_containing(sandbox_project.root, planted.encode()) == []
     assert _files_containing(tmp_path, planted.encode()) == []

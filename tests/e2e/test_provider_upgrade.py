@@ -83,6 +83,14 @@ def test_first_check_after_an_upgrade_is_clean_and_a_real_change_on_top_is_drift
         assert "tags_all" in finding["reason"]
         assert any(f["pointer"].startswith("/tags_all/") for f in finding["noiseFields"])
     assert result["counts"]["drifted"] == 0 and result["counts"]["noise"] == 3
+    # `run` decides the same: nothing pages.
+    code, out, err = run_cli(upgraded, "run", "--stack", LEGACY_STACK, "--format", "json")
+    assert code == 0, err
+    (ran,) = json.loads(out)["results"]
+    assert ran["status"] == "CLEAN"
+    assert {f["driftClass"] for f in ran["findings"]} == {"PROVIDER_READ_NOISE"}
+    assert not any(f["alert"] for f in ran["findings"])
+    assert all(f["reason"].startswith(UPGRADE) for f in ran["findings"])
 
     # A real out-of-band change on top of the upgrade: that finding alone alerts.
     put_tags(upgraded, {**LEGACY_TAGS, "owner": "someone-else"})

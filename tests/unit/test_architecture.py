@@ -41,6 +41,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "core": _BASE | {"models"},
     "loaders": _PURE,
     "report": _PURE,
+    "ci": _PURE,
     "aws": _PURE,
     "engine": _PURE | {"loaders"},
     "clock": frozenset({"iacdrift"}),
@@ -48,13 +49,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "store": _PURE | {"aws", "clock"},
     "locking": _PURE | {"aws", "engine", "clock"},
     "sandbox": _OUTER_IO | {"credentials"},
-    "flows": _OUTER_IO | {"credentials", "locking", "store", "sandbox", "report", "flows"},
+    "flows": _OUTER_IO | {"credentials", "locking", "store", "sandbox", "report", "flows", "ci"},
     "cli": _BASE | {"models", "flows", "report"},
     "__main__": frozenset({"cli"}),
     "__init__": frozenset(),
 }
 
-PURE_PACKAGES = ("core", "models", "primitives")
+PURE_PACKAGES = ("core", "models", "primitives", "ci")
 
 # Modules a pure layer never imports: files, processes, clock, environment, network,
 # randomness, the garbage collector, and the outside systems' clients.
