@@ -20,6 +20,10 @@ with the same exit-code rule as a single run. Contract of :func:`merge_reports`:
    earliest, ``finishedAt`` the latest; ``selection`` the shards' common one, else
    ``named``; ``maxParallel`` the sum (the jobs ran side by side).
 
+8. ``expected`` (the sweep's matrix): a stack it names that no shard checked or
+   skipped is an unanswered skip ("no report from its shard"): a job that died
+   before writing its run.json must not make the sweep look clean (exit 1).
+
 Everything sorted as a single run sorts it.
 """
 
@@ -33,7 +37,7 @@ from iacdrift.models.run import RunReport, RunSelection, SkippedStack
 from iacdrift.primitives.canonical import canonical_sha256
 
 
-def merge_reports(reports: Sequence[RunReport]) -> RunReport:
+def merge_reports(reports: Sequence[RunReport], expected: Sequence[str] = ()) -> RunReport:
     """The shards' reports as one (see the module doc)."""
     if not reports:
         raise InputError("ci merge: no report given; name the shards' run.json files")
@@ -58,6 +62,12 @@ def merge_reports(reports: Sequence[RunReport]) -> RunReport:
             kept_skip = skipped.get(entry.stack)
             if kept_skip is None or (kept_skip.result is None and entry.result is not None):
                 skipped[entry.stack] = entry
+    for name in sorted(set(expected) - set(results) - set(skipped)):
+        skipped[name] = SkippedStack(
+            stack=name,
+            reason="no report from its shard: the CI job that had it wrote no run.json "
+            "(it failed before the run or was cancelled); see that job's log",
+        )
     estate: dict[str, Finding] = {}
     for report in ordered:
         for finding in report.estateFindings:

@@ -158,7 +158,7 @@ class WorkflowSettings(BaseModel):
         description='Prints the sweep\'s matrix JSON ({"include": [...]}) on stdout.',
     )
     merge_command: str = Field(
-        default="iacdrift ci merge reports/*/run.json --out merged.json",
+        default="iacdrift ci merge reports/*/run.json --expect plan/matrix.json --out merged.json",
         description="Merges the shards' run.json files (downloaded under reports/<artifact>/) "
         "into merged.json; exit 0 or 2 is success.",
     )
@@ -228,6 +228,17 @@ def _matrix_job(settings: WorkflowSettings) -> dict[str, Any]:
         "steps": [
             *_setup_steps(settings),
             {"name": "Compute the matrix", "id": "matrix", "run": script},
+            {
+                # The report job merges against it: a shard that wrote no report is
+                # unanswered, never silently clean.
+                "name": "Keep the matrix for the report",
+                "uses": UPLOAD_ARTIFACT.uses,
+                "with": {
+                    "name": MATRIX_ARTIFACT,
+                    "path": "matrix.json",
+                    "if-no-files-found": "error",
+                },
+            },
         ],
     }
 
@@ -284,6 +295,10 @@ _AS_MERGED = 'if [ "$code" -ne 0 ] && [ "$code" -ne "$MERGED" ]; then exit "$cod
 _MERGED_ENV = {"MERGED": "${{ steps.merge.outputs.exit-code }}"}
 
 
+MATRIX_ARTIFACT = "iacdrift-matrix"
+_SARIF_WHEN = "steps.merge.outputs.exit-code == '0' || steps.merge.outputs.exit-code == '2'"
+
+
 def _report_job(settings: WorkflowSettings) -> dict[str, Any]:
     merge = (
         "code=0\n"
@@ -334,11 +349,24 @@ def _report_job(settings: WorkflowSettings) -> dict[str, Any]:
                 "uses": DOWNLOAD_ARTIFACT.uses,
                 "with": {"pattern": f"{ARTIFACT_PREFIX}*", "path": "reports"},
             },
+            {
+                "name": "Download the sweep's matrix",
+                "uses": DOWNLOAD_ARTIFACT.uses,
+                "with": {"name": MATRIX_ARTIFACT, "path": "plan"},
+            },
             {"name": "Merge the shards' reports", "id": "merge", "run": merge},
             {"name": "Write the step summary", "env": _MERGED_ENV, "run": summary},
-            {"name": "Write SARIF", "env": _MERGED_ENV, "run": sarif},
+            # Not when a stack went unchecked (exit 1): its open alerts would be missing
+            # from this analysis, and code scanning would close them as fixed.
+            {
+                "name": "Write SARIF",
+                "if": _SARIF_WHEN,
+                "env": _MERGED_ENV,
+                "run": sarif,
+            },
             {
                 "name": "Upload SARIF to code scanning",
+                "if": _SARIF_WHEN,
                 "uses": UPLOAD_SARIF.uses,
                 "with": {"sarif_file": "iacdrift.sarif", "category": "iacdrift"},
             },

@@ -92,7 +92,17 @@ def matrix_command(
     default=None,
     help="Write the merged run report here (default: standard output).",
 )
-def merge_command(reports: tuple[Path, ...], out_file: Path | None) -> ExitCode:
+@click.option(
+    "--expect",
+    "expect_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The sweep's matrix (what `ci matrix` printed): a stack it names that no "
+    "shard reported is unanswered (exit 1), never silently clean.",
+)
+def merge_command(
+    reports: tuple[Path, ...], out_file: Path | None, expect_file: Path | None
+) -> ExitCode:
     """Merge the shards' run reports (run.json) into one, for the summary job.
 
     Results, skipped stacks and unmanaged findings are united (a finding two shards
@@ -102,12 +112,12 @@ def merge_command(reports: tuple[Path, ...], out_file: Path | None) -> ExitCode:
 
     \b
     Example:
-      iacdrift ci merge shard-*/run.json --out merged.json
+      iacdrift ci merge shard-*/run.json --expect matrix.json --out merged.json
 
     \b
     Exit codes: 0 all clean, 2 drift found, 1 anything unchecked or bad input.
     """
-    merged = ci.merge_files(list(reports))
+    merged = ci.merge_files(list(reports), expect_file)
     text = render_json(merged)
     if out_file is None:
         click.echo(text, nl=False)

@@ -167,14 +167,15 @@ def stack_findings(
     )
     for raw in divergences:
         live = plan.live.get(raw.address)
-        # A provider upgrade first: an aggregate read for the first time is the upgrade's.
-        upgraded = upgrade.explain(
-            raw, plan.recorded.get(raw.address), plan.upgrades, plan.providers
-        )
+        # Parts of aggregates that other resources manage first, then what a provider
+        # upgrade explains of the rest (never an aggregate or a critical field).
         explained = aggregates.explain(
-            upgraded.divergence, live.attributes if live else None, members, account=plan.account
+            raw, live.attributes if live else None, members, account=plan.account
         )
-        divergence = explained.divergence
+        upgraded = upgrade.explain(
+            explained.divergence, plan.recorded.get(raw.address), plan.upgrades, plan.providers
+        )
+        divergence = upgraded.divergence
         lost = plan.forgotten.get(divergence.address)
         guardrails = (
             violated_guardrails(divergence.type, live.attributes, policies, now) if live else ()

@@ -23,7 +23,15 @@ Contract of :func:`explain` (rules in order; the first that applies decides):
    RECORDED_NE_ACTUAL, OUT_OF_BAND, DESIRED_NE_ACTUAL) or that is NOISE_ONLY is
    looked at; any other comes back unchanged.
 2. An *upgrade field* is a changed field whose top-level attribute the recorded
-   instance lacks (E1) and whose recorded value is null.
+   instance lacks (E1) and whose recorded value is null, and that is neither a
+   critical field of its type (privilege, identity, network exposure, ...:
+   ``resource_types.CRITICAL_FIELDS``) nor an aggregate read whole from AWS
+   (``AGGREGATE_PARENTS``: a role's ``managed_policy_arns``, ``inline_policy``). A
+   policy attached by hand reads exactly like a first read of ``managed_policy_arns``:
+   such fields are left to :mod:`~iacdrift.core.aggregates` (which the caller runs
+   first), so only parts other resources manage become noise. A recorded instance
+   without an ``attributes`` object (a state from Terraform 0.11 keeps
+   ``attributes_flat``) proves nothing: no field of it is an upgrade field.
 3. Every changed field is an upgrade field and the resource's planned actions
    change nothing (no-op, read, or none): NOISE_ONLY, the fields moved to noise,
    with the upgrade's reason. The upgrade alone is noise.
@@ -52,10 +60,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from iacdrift.core.planes import Divergence
+from iacdrift.core.resource_types import AGGREGATE_PARENTS, CRITICAL_FIELDS
 from iacdrift.core.terraform_json import RecordedResource
 from iacdrift.models.finding import ChangedField, Relationship
 from iacdrift.primitives.canonical import canonical_json
-from iacdrift.primitives.pointer import pointer_segments
+from iacdrift.primitives.pointer import pointer_segments, pointers_overlap
 
 # Relationships whose fields are recorded -> actual (the refresh's reading).
 _READ_RELATIONSHIPS = frozenset(
@@ -159,11 +168,21 @@ def explain(
     relationship = divergence.relationship
     if relationship not in _READ_RELATIONSHIPS and relationship is not Relationship.NOISE_ONLY:
         return Upgraded(divergence)  # rule 1
-    held = frozenset(recorded.attribute_names) if recorded is not None else None
+    held = (
+        frozenset(recorded.attribute_names)
+        if recorded is not None and recorded.attribute_names
+        else None
+    )
+    critical = CRITICAL_FIELDS.get(divergence.type, {})
+    aggregate_parts = AGGREGATE_PARENTS.get(divergence.type, (frozenset(), ()))[0]
 
     def first_read(changed: ChangedField) -> bool:  # rule 2
         top = _top(changed.pointer)
-        return held is not None and bool(top) and top not in held and changed.before is None
+        if held is None or not top or top in held or changed.before is not None:
+            return False
+        if top in aggregate_parts:
+            return False
+        return not any(pointers_overlap(changed.pointer, field) for field in critical)
 
     upgrade = _upgrade_for(divergence, upgrades_by_provider, current)
     if relationship is Relationship.NOISE_ONLY:  # rule 6

@@ -139,15 +139,33 @@ def read_report(path: Path) -> Report:
         ) from exc
 
 
-def merge_files(paths: Sequence[Path]) -> RunReport:
-    """The shards' run reports as one (ci.merge)."""
+def read_matrix(path: Path) -> Matrix:
+    """The matrix `ci matrix` printed (the stacks a sweep expects answers for)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the matrix ({exc.strerror or exc})") from exc
+    try:
+        return Matrix.model_validate(load_json(text, str(path)))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(
+            f"{path}: {where}: {first['msg']}; give the JSON `iacdrift ci matrix` printed"
+        ) from exc
+
+
+def merge_files(paths: Sequence[Path], expect: Path | None = None) -> RunReport:
+    """The shards' run reports as one (ci.merge); with ``expect`` (the sweep's matrix),
+    a stack no shard reported is an unanswered skip."""
+    expected = read_matrix(expect).stack_names() if expect is not None else []
     reports: list[RunReport] = []
     for path in paths:
         report = read_report(path)
         if not isinstance(report, RunReport):
             raise InputError(f"{path}: a check report; ci merge merges run reports (run.json)")
         reports.append(report)
-    return merge_reports(reports)
+    return merge_reports(reports, expected)
 
 
 def matrix_for(

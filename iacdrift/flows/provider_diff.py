@@ -22,6 +22,8 @@ alone first and leaves them (Terraform's cache is not safe for concurrent writes
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 import threading
 import time
@@ -39,7 +41,11 @@ from iacdrift.errors import IacdriftError, InputError
 from iacdrift.flows.lockfiles import requirement_key, save_lock, saved_lock, saved_lock_path
 from iacdrift.flows.workbench import EngineOptions, StackRef, Workbench
 from iacdrift.loaders.registry import load_project
-from iacdrift.loaders.stack_hcl import locked_providers, provider_requirements
+from iacdrift.loaders.stack_hcl import (
+    locked_providers,
+    provider_requirements,
+    read_configuration,
+)
 from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.provider_diff import (
     ComparisonOutcome,
@@ -47,6 +53,8 @@ from iacdrift.models.provider_diff import (
     ProviderDiffReport,
     StackComparison,
 )
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "terraform.tfstate"
 # Beside engine.local_state's backend override, in the scratch copy only.
@@ -68,20 +76,40 @@ class ProviderDiffRequest:
     max_parallel: int = 4
 
 
-def _local_name(ref: StackRef, provider: str) -> str | None:
-    """The stack's local name for ``provider`` (``aws``) in its required_providers."""
+def _requirement(ref: StackRef, provider: str) -> tuple[str, str] | None:
+    """(local name, source as the stack writes it) of ``provider`` in the stack's
+    required_providers: the override must name the same source (a private registry
+    host, OpenTofu's or Terraform's) or it would plan another provider."""
     for entry in provider_requirements(ref.directory):
         name, _, rest = entry.partition("=")
         source = rest.rsplit("@", 1)[0]
         if short_provider(source) == provider or (
             "/" not in source and f"hashicorp/{source}" == provider
         ):
-            return name
+            return name, source if "/" in source else provider
     return None
 
 
 def _uses(ref: StackRef, provider: str) -> bool:
-    return _local_name(ref, provider) is not None
+    return _requirement(ref, provider) is not None
+
+
+def _has_resources_of(ref: StackRef, provider: str) -> bool:
+    """The stack declares resources of the provider's type (``aws_*``)."""
+    prefix = provider.rsplit("/", 1)[-1] + "_"
+    return any(t.startswith(prefix) for t in read_configuration(ref.directory).resource_types)
+
+
+_LOCK_BLOCK = re.compile(r'^provider "([^"]+)" \{\n.*?^\}\n?', re.MULTILINE | re.DOTALL)
+
+
+def without_provider(lock_text: str, provider: str) -> str:
+    """A ``.terraform.lock.hcl`` without the block of ``provider``: the copy pinned to
+    another version keeps every other provider as the stack locked it."""
+    return _LOCK_BLOCK.sub(
+        lambda match: "" if short_provider(match.group(1)) == provider else match.group(0),
+        lock_text,
+    )
 
 
 def version_override(local_name: str, provider: str, version: str) -> str:
@@ -115,8 +143,9 @@ class _LockFiles:
     while another stack's plan runs it fails with "text file busy"). A copy at the
     stack's own version gets the stack's lock file, or the one a run or check saved
     for its requirement (flows/lockfiles.py), else it saves the one its init wrote;
-    a pinned version gets the lock file the first init of that version and engine
-    wrote in this comparison."""
+    a pinned version gets the lock file the first init of that version wrote for a
+    stack with the same requirements (engine and required_providers), else the
+    stack's own lock file without the compared provider's block."""
 
     def __init__(self, bench: Workbench) -> None:
         self.bench = bench
@@ -125,7 +154,7 @@ class _LockFiles:
 
     @staticmethod
     def _flavor(ref: StackRef) -> str:
-        return "opentofu" if ref.opentofu else "terraform"
+        return requirement_key(ref)
 
     def known(self, ref: StackRef, version: str | None) -> bool:
         if version is None:
@@ -133,6 +162,13 @@ class _LockFiles:
             return committed or saved_lock(self.bench, ref) is not None
         with self.guard:
             return (self._flavor(ref), version) in self.pinned
+
+    def own(self, ref: StackRef) -> str | None:
+        """The lock file the stack's copy starts from: its own, or the saved one."""
+        committed = ref.directory / ".terraform.lock.hcl"
+        if committed.is_file():
+            return committed.read_text(encoding="utf-8")
+        return saved_lock(self.bench, ref)
 
     def give(self, ref: StackRef, version: str | None) -> str | None:
         if version is None:
@@ -172,18 +208,24 @@ def _plan_under(
             state_file.write_bytes(state_body)
             state_file.chmod(0o600)
             lock_path = workdir / ".terraform.lock.hcl"
+            lock_file = locks.give(ref, version)
             if version is not None:
                 # The stack's lock file pins the version it uses now: the copy gets the
-                # one an init of the pinned version wrote.
+                # one an init of the pinned version wrote for the same requirements, else
+                # the stack's own without the compared provider (the others stay put).
                 lock_path.unlink(missing_ok=True)
-            lock_file = locks.give(ref, version)
+                if lock_file is None:
+                    own = locks.own(ref)
+                    lock_file = without_provider(own, provider) if own is not None else None
             if lock_file is not None and not lock_path.exists():
                 lock_path.write_text(lock_file, encoding="utf-8")
             if version is not None:
-                local_name = _local_name(ref, provider)
-                assert local_name is not None
+                requirement = _requirement(ref, provider)
+                if requirement is None:
+                    raise InputError(f"{ref.name}: its required_providers name no {provider}")
+                local_name, source = requirement
                 (workdir / VERSION_OVERRIDE).write_text(
-                    version_override(local_name, provider, version), encoding="utf-8"
+                    version_override(local_name, source, version), encoding="utf-8"
                 )
             call = bench.call(ref, workdir, credentials)
             init = engine.init_local(call, state_file)
@@ -209,6 +251,10 @@ def compare_one(
         return _compare(bench, ref, request, locks, started)
     except IacdriftError as exc:
         return _error(ref, request, exc.message, started)
+    except Exception as exc:
+        # A bug or an OS error must not take the other stacks' comparisons down.
+        log.exception("%s: unexpected failure comparing provider versions", ref.name)
+        return _error(ref, request, f"{ref.name}: unexpected {type(exc).__name__}: {exc}", started)
 
 
 def _error(
@@ -239,7 +285,8 @@ def _compare(
         )
     if not _uses(ref, request.provider):
         raise InputError(
-            f"{ref.name}: its required_providers name no {request.provider}; nothing to compare"
+            f"{ref.name}: its required_providers name no {request.provider}; provider-diff "
+            "pins the version there: declare it (terraform { required_providers { ... } })"
         )
     spec = ref.unit.spec.state
     found = state_versions.read_current(
@@ -279,7 +326,13 @@ def _selected(bench: Workbench, request: ProviderDiffRequest) -> list[StackRef]:
         raise InputError("give stack names or --all, not both")
     if request.all_stacks:
         refs = [bench.stack(unit.name) for unit in bench.project.stacks]
-        chosen = [ref for ref in refs if _uses(ref, request.provider)]
+        # A stack with the provider's resources but no required_providers entry is not
+        # left out silently: it is compared, and says why it cannot be (ERROR).
+        chosen = [
+            ref
+            for ref in refs
+            if _uses(ref, request.provider) or _has_resources_of(ref, request.provider)
+        ]
         if not chosen:
             raise InputError(
                 f"no registered stack requires {request.provider}; check --provider "

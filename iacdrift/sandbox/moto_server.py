@@ -19,13 +19,14 @@ a request fail with a 500). Under load (two test workers, several Terraform and
 provider processes against one server) OpenTofu 1.6 now and then failed to read or
 delete its DynamoDB lock item ("Error releasing the state lock: failed to retrieve
 lock info: ... GetItem, https response error") and left the lock behind. Connections
-are still accepted and read concurrently; only moto's handling is serialized, and a
-request takes milliseconds.
+are still accepted and requests (bodies included) read concurrently; only moto's
+handling is serialized, and a request takes milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
@@ -45,6 +46,9 @@ class OneRequestPerConnection(MotoRequestHandler):
     response (werkzeug keeps the protocol a handler sets itself)."""
 
     protocol_version = "HTTP/1.0"
+    # A client that stops sending mid-request is dropped instead of holding a thread
+    # (and, once its body is being read, nothing else) forever.
+    timeout = 120
 
 
 class Serialized:
@@ -56,6 +60,17 @@ class Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        # The body is read before the lock: a slow upload holds only its own thread.
+        stream = environ.get("wsgi.input")
+        if stream is not None:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > 0:
+                environ["wsgi.input"] = io.BytesIO(stream.read(length))
+            elif environ.get("wsgi.input_terminated"):
+                environ["wsgi.input"] = io.BytesIO(stream.read())
         with self.lock:
             result = self.app(environ, start_response)
             try:

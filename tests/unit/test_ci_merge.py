@@ -97,3 +97,12 @@ def test_different_policy_versions_or_registries_are_not_merged_silently() -> No
         merge_reports([a, report("run-x", registry="/other/registry")])
     with pytest.raises(InputError, match="no report"):
         merge_reports([])
+
+
+def test_a_shard_that_wrote_no_report_leaves_its_stacks_unanswered() -> None:
+    """The matrix names prod-app and staging-app; only staging-app's shard reported."""
+    b = report("run-b", result("staging-app", StackStatus.CLEAN))
+    merged = merge_reports([b], expected=["prod-app", "staging-app"])
+    assert [s.stack for s in merged.skipped] == ["prod-app"]
+    assert "no report from its shard" in merged.skipped[0].reason
+    assert merged.exit_code() == 1

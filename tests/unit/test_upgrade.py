@@ -21,7 +21,7 @@ from iacdrift.core.upgrade import (
     short_provider,
     upgrades,
 )
-from iacdrift.models.finding import Relationship
+from iacdrift.models.finding import ChangedField, Relationship
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "provider_diff"
 SALT = b"test-salt"
@@ -54,15 +54,50 @@ def test_first_read_attributes_with_a_no_op_plan_are_noise_naming_the_upgrade() 
         "aws_security_group.archive",
     }
     for address, result in results.items():
-        assert result.divergence.relationship is Relationship.NOISE_ONLY, address
-        assert result.divergence.changed_fields == ()
         assert result.reason is not None
         assert result.reason.startswith("provider upgrade hashicorp/aws 2.70.0 -> 3.39.0: ")
+        if address == "aws_iam_role.archiver":
+            continue
+        assert result.divergence.relationship is Relationship.NOISE_ONLY, address
+        assert result.divergence.changed_fields == ()
     bucket = results["aws_s3_bucket.archive"]
     assert bucket.moved == ("/tags_all/data-class", "/tags_all/owner", "/tags_all/retention")
     assert "tags_all read for the first time" in (bucket.reason or "")
+    # The role's inline_policy is an aggregate: never the upgrade's to hide. It stays for
+    # core.aggregates (which the check runs first: aws_iam_role_policy explains it).
     role = results["aws_iam_role.archiver"]
-    assert "inline_policy, tags_all read for the first time" in (role.reason or "")
+    assert role.moved == ("/tags_all/owner",)
+    assert [f.pointer for f in role.divergence.changed_fields] == ["/inline_policy/0"]
+    assert role.divergence.relationship is Relationship.RECORDED_NE_ACTUAL
+
+
+def test_a_policy_attached_by_hand_is_never_upgrade_noise() -> None:
+    """managed_policy_arns is read for the first time after 2.x -> 3.x, exactly as a
+    policy attached by hand would read: a privilege aggregate stays drift."""
+    found = divergences("legacy", "3.39.0")
+    state = recorded("legacy")
+    role = found["aws_iam_role.archiver"]
+    attached = ChangedField(
+        pointer="/managed_policy_arns/0",
+        before=None,
+        after="arn:aws:iam::aws:policy/AdministratorAccess",
+    )
+    role = dataclasses.replace(
+        role,
+        changed_fields=(*role.changed_fields, attached),
+    )
+    result = explain(role, state["aws_iam_role.archiver"], upgrades(NOW, [{AWS: "2.70.0"}]), NOW)
+    assert "/managed_policy_arns/0" in [f.pointer for f in result.divergence.changed_fields]
+    assert result.divergence.relationship is Relationship.RECORDED_NE_ACTUAL
+
+
+def test_a_state_without_attributes_proves_nothing() -> None:
+    """A Terraform 0.11 state keeps attributes_flat: no attribute names to compare."""
+    found = divergences("legacy", "3.39.0")
+    bucket = found["aws_s3_bucket.archive"]
+    flat = dataclasses.replace(recorded("legacy")["aws_s3_bucket.archive"], attribute_names=())
+    result = explain(bucket, flat, upgrades(NOW, [{AWS: "2.70.0"}]), NOW)
+    assert result.divergence is bucket and result.reason is None
 
 
 def test_without_history_the_earlier_version_is_not_named() -> None:
