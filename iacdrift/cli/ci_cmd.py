@@ -118,13 +118,7 @@ def merge_command(
     Exit codes: 0 all clean, 2 drift found, 1 anything unchecked or bad input.
     """
     merged = ci.merge_files(list(reports), expect_file)
-    text = render_json(merged)
-    if out_file is None:
-        click.echo(text, nl=False)
-    else:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out_file}", err=True)
+    _emit(render_json(merged), out_file)
     return merged.exit_code()
 
 
@@ -239,11 +233,15 @@ def workflow_command(
     Exit codes: 0 written, 1 bad input.
     """
     project = open_project(config_path, registry_dir)
-    text = ci.workflow_for(project, max_parallel=max_parallel)
+    _emit(ci.workflow_for(project, max_parallel=max_parallel), out_file)
+    return ExitCode.OK
+
+
+def _emit(text: str, out_file: Path | None) -> None:
+    """``text`` on standard output, or into ``out_file`` (saying so on stderr)."""
     if out_file is None:
         sys.stdout.write(text)
-    else:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out_file}", err=True)
-    return ExitCode.OK
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out_file}", err=True)

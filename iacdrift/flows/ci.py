@@ -5,6 +5,7 @@
   Markdown (also appended to ``$GITHUB_STEP_SUMMARY`` when that is set);
 * :func:`matrix_for`: the GitHub Actions matrix of the registry's stacks (balanced by
   each stack's last check time from the run history);
+* :func:`read_report` (``loaders.reports``, the one reader of saved reports);
 * :func:`merge_files`: one run report from the shards' ``run.json`` files;
 * :func:`workflow_for`: the GitHub workflow for this registry;
 * :func:`pr_comment`: what drifted in the stacks a pull request touches.
@@ -26,6 +27,7 @@ from iacdrift.clock import Clock, utc_now
 from iacdrift.core.staleness import due_stacks
 from iacdrift.errors import InputError
 from iacdrift.loaders.registry import Project
+from iacdrift.loaders.reports import read_report as read_report  # for `ci report`, `pr-comment`
 from iacdrift.loaders.resource_lines import ResourceLocation, location_for, resource_locations
 from iacdrift.loaders.terraform_json import load_json
 from iacdrift.models.ci import Matrix, MatrixStack
@@ -109,34 +111,6 @@ def ci_output(
                 ) from exc
         return text
     raise InputError(f"unknown CI format {output_format!r}; use one of {', '.join(CI_FORMATS)}")
-
-
-def read_report(path: Path) -> Report:
-    """A `check` or `run` report written with ``--format json`` or ``--out``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the report ({exc.strerror or exc})") from exc
-    data = load_json(text, str(path))
-    kind = data.get("kind") if isinstance(data, dict) else None
-    model: type[CheckReport] | type[RunReport]
-    if kind == "RunReport":
-        model = RunReport
-    elif kind == "CheckReport":
-        model = CheckReport
-    else:
-        raise InputError(
-            f"{path}: not an iacdrift check or run report (kind {kind!r}); give the "
-            "run.json or check.json that --out wrote, or --format json output"
-        )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"{path}: {where}: {first['msg']} (written by another iacdrift version?)"
-        ) from exc
 
 
 def read_matrix(path: Path) -> Matrix:
